@@ -1,0 +1,34 @@
+# Two entry points: `make demo` and `make test`. Both create .venv and install what they need.
+#   TORCH_SPEC  which torch to install first (default: the CPU build). A CUDA user might run
+#               make test TORCH_SPEC="torch==2.6.0" TORCH_INDEX="--index-url https://download.pytorch.org/whl/cu124"
+#   PYTHON      the interpreter that creates .venv (default: python3)
+PYTHON ?= python3
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_ARGS ?= --preset demo
+
+.PHONY: setup test demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)" $(TORCH_INDEX)
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(PY) -m orchestrator.study ablation_dims $(DEMO_ARGS)
+
+bench: $(STAMP)
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,42 @@
+"""The model registry: a name maps to a config dataclass and a ``train`` generator.
+
+Adding a model is one module (with ``Config`` and ``train``) and one line in ``_MODULES``.
+
+Example:
+    >>> spec = get_model("did")
+    >>> cfg = spec.config_cls.from_preset("smoke", seed=1)
+    >>> events = list(spec.train(cfg, out_dir=None))
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from .base import ConfigError, TrainConfig, TrainingDiverged
+
+# name -> module path; modules are imported on first use so that importing the registry is cheap.
+_MODULES: dict[str, str] = {
+    "did": "did_core.models.did",
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    config_cls: type[TrainConfig]
+    train: Callable[..., Iterator[dict[str, Any]]]
+
+
+def available_models() -> list[str]:
+    return sorted(_MODULES)
+
+
+def get_model(name: str) -> ModelSpec:
+    if name not in _MODULES:
+        raise ConfigError(f"unknown model {name!r}; registered models are {available_models()}")
+    module = importlib.import_module(_MODULES[name])
+    return ModelSpec(name=name, config_cls=module.Config, train=module.train)
+
+
+__all__ = ["ConfigError", "ModelSpec", "TrainConfig", "TrainingDiverged", "available_models", "get_model"]

@@ -1,0 +1,118 @@
+"""What every trainable model shares: a plain config dataclass with budget presets, the events a
+training run yields, and the divergence error.
+
+A model module provides ``Config`` (a subclass of :class:`TrainConfig`) and
+``train(config, out_dir=None) -> Iterator[dict]``; ``did_core.models`` registers it by name.
+
+Example:
+    >>> cfg = DiDConfig.from_preset("smoke", seed=3, n_compare_dims=4)
+    >>> for event in train(cfg, out_dir="runs/x"):
+    ...     print(event["kind"], event["step"])
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN/inf or exploded. ``step`` and ``loss`` say where."""
+
+    def __init__(self, step: int, loss: str, value: float):
+        self.step, self.loss, self.value = step, loss, value
+        super().__init__(f"training diverged at step {step}: loss {loss!r} is {value}")
+
+
+class ConfigError(ValueError):
+    """An unknown config field or a value of the wrong type/range; the message names the field."""
+
+
+# Event kinds yielded by a model's train():
+#   {"kind": "progress", "step", "losses": {name: float}, "images_per_sec"}
+#   {"kind": "eval",     "step", "protocol": "fast", "scores": {name: float}, "checkpoint": path|None}
+#   {"kind": "final",    "step", "protocol": "dlib", "scores": {...}, "artifacts": {name: path}}
+EVENT_KINDS = ("progress", "eval", "final")
+
+
+@dataclass
+class TrainConfig:
+    """Fields every model has. Subclasses add their own and may extend ``PRESETS``."""
+
+    model: ClassVar[str] = ""
+    dataset: str = "dsprites"
+    data_source: str = "procedural"  # "procedural" or "file"
+    data_path: str | None = None  # file source: the file, or a folder; default $DID_DATA_DIR
+    seed: int = 0
+    steps: int = 2000  # optimiser (generator) steps
+    batch_size: int = 64
+    log_every: int = 50
+    eval_every: int = 500  # steps between in-training scores; 0 = only at the end
+    eval_protocol: str = "fast"  # protocol for in-training scores
+    final_protocol: str = "dlib"  # protocol for the scores at the end
+    device: str = "auto"  # "auto" = CUDA when present, else CPU
+    num_threads: int = 0  # torch CPU threads; 0 = leave torch's default
+
+    # Budget presets: field overrides applied on top of the defaults.
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "smoke": dict(steps=20, log_every=5, eval_every=10, eval_protocol="fast", final_protocol="fast"),
+        "quick": dict(steps=3000, log_every=50, eval_every=1000),
+        "paper": dict(steps=100_000, log_every=200, eval_every=10_000),
+    }
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_preset(cls, preset: str = "quick", **overrides: Any):
+        if preset not in cls.PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(cls.PRESETS)}")
+        return cls.from_dict({**cls.PRESETS[preset], **overrides})
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]):
+        known = set(cls.field_names())
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"{cls.__name__}: unknown field(s) {unknown}; known fields are {sorted(known)}")
+        hints = typing.get_type_hints(cls)
+        return cls(**{k: _coerce(cls.__name__, k, v, hints[k]) for k, v in values.items()})
+
+    def replace(self, **overrides: Any):
+        return type(self).from_dict({**self.to_dict(), **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(owner: str, name: str, value: Any, hint: Any) -> Any:
+    """Turn ``value`` (possibly a string from the command line) into the field's type, or raise."""
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if args else hint
+    if value is None or (optional and value in ("None", "null")):
+        if optional:
+            return None
+        raise ConfigError(f"{owner}.{name}: None is not allowed")
+    try:
+        if base is bool:
+            if isinstance(value, str):
+                if value.lower() in ("true", "1", "yes"):
+                    return True
+                if value.lower() in ("false", "0", "no"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if base is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if base is float:
+            return float(value)
+        if base is str:
+            return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{owner}.{name}: {value!r} is not a valid {getattr(base, '__name__', base)}") from None
+    return value
