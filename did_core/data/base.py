@@ -2,6 +2,8 @@
 
 A dataset is a grid of factors of variation (``factor_sizes``); every combination of factor
 *indices* has exactly one image. Subclasses only say how to turn indices into images.
+``factor_values[k][i]`` is the physical value of index ``i`` of factor ``k`` (the value the
+original file stores, e.g. a scale of 0.75 or an angle in radians).
 
 Example:
     >>> ds = get_dataset("dsprites")            # procedural source, no file needed
@@ -23,8 +25,10 @@ class DatasetError(ValueError):
 
 class GroundTruthDataset(ABC):
     name: str
+    source: str  # "procedural" or "file"
     factor_names: tuple[str, ...]
     factor_sizes: tuple[int, ...]
+    factor_values: tuple[np.ndarray, ...]
     num_channels: int
     image_size: int = 64
 
@@ -68,3 +72,27 @@ class GroundTruthDataset(ABC):
     def flat_index(self, factors: np.ndarray) -> np.ndarray:
         """Row index in the original file layout (mixed radix, last factor fastest)."""
         return np.ravel_multi_index(tuple(np.asarray(factors).T), self.factor_sizes)
+
+    def contains(self, factors: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Which rows of ``factors`` have an image (always all of them, except for a partial file)."""
+        return np.ones(len(self.check_factors(factors)), dtype=bool)
+
+    def check_factors(self, factors: np.ndarray | torch.Tensor) -> np.ndarray:
+        """``factors`` as int64 [n, K] numpy, or a ValueError saying which column is out of range."""
+        if isinstance(factors, torch.Tensor):
+            factors = factors.detach().cpu().numpy()
+        y = np.asarray(factors)
+        if y.ndim != 2 or y.shape[1] != self.num_factors:
+            raise ValueError(f"{self.name}: factors must have shape [n, {self.num_factors}], got {list(y.shape)}")
+        if y.size and not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"{self.name}: factors must be integer indices, got dtype {y.dtype}")
+        y = np.ascontiguousarray(y, dtype=np.int64)
+        for k, (name, size) in enumerate(zip(self.factor_names, self.factor_sizes)):
+            bad = (y[:, k] < 0) | (y[:, k] >= size)
+            if bad.any():
+                raise ValueError(f"{self.name}: factor {name!r} index {y[bad, k][0]} is outside [0, {size})")
+        return y
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{n}={s}" for n, s in zip(self.factor_names, self.factor_sizes))
+        return f"{type(self).__name__}({sizes}, device={self.device})"

@@ -1,0 +1,56 @@
+"""Ground-truth datasets (dSprites, 3DShapes), each from DeepMind's file or drawn procedurally.
+
+Both sources of a dataset have the same factor names, sizes and values; the procedural one
+needs no file and draws batches directly on the training device.
+
+Example:
+    >>> ds = get_dataset("shapes3d", device="cpu")                    # procedural
+    >>> real = get_dataset("dsprites", source="file", path="~/data")  # or set $DID_DATA_DIR
+    >>> x, y = next(ds.batches(64, seed=0))                           # [64, 3, 64, 64], [64, 6]
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .base import DatasetError, GroundTruthDataset
+from .dsprites import DSpritesFile, DSpritesProcedural
+from .shapes3d import Shapes3DFile, Shapes3DProcedural
+
+_DATASETS = {
+    "dsprites": {"procedural": DSpritesProcedural, "file": DSpritesFile},
+    "shapes3d": {"procedural": Shapes3DProcedural, "file": Shapes3DFile},
+}
+ALIASES = {"3dshapes": "shapes3d"}
+SOURCES = ("procedural", "file")
+
+
+def available_datasets() -> list[str]:
+    return sorted(_DATASETS)
+
+
+def get_dataset(
+    name: str, source: str = "procedural", path: str | Path | None = None, device: str | torch.device = "cpu"
+) -> GroundTruthDataset:
+    """The dataset ``name`` ("dsprites", "shapes3d" or "3dshapes") from ``source``.
+
+    ``path`` (file source only) is the data file or its folder; without it ``$DID_DATA_DIR`` is
+    used. Raises ValueError for an unknown name, source or unavailable device, DatasetError
+    for a missing or bad file.
+    """
+    key = ALIASES.get(name, name)
+    if key not in _DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {available_datasets()} (or the alias '3dshapes')")
+    if source not in SOURCES:
+        raise ValueError(f"unknown dataset source {source!r}; choose one of {list(SOURCES)}")
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} requested for dataset {name!r}, but CUDA is not available")
+    if source == "procedural":
+        if path is not None:
+            raise ValueError(f"path={str(path)!r} is only used with source='file'")
+        return _DATASETS[key]["procedural"](device=device)
+    return _DATASETS[key]["file"](path=path, device=device)
+
+
+__all__ = ["DatasetError", "GroundTruthDataset", "available_datasets", "get_dataset", "SOURCES"]
