@@ -18,6 +18,9 @@ from .base import ConfigError, TrainConfig, TrainingDiverged
 # name -> module path; modules are imported on first use so that importing the registry is cheap.
 _MODULES: dict[str, str] = {
     "did": "did_core.models.did",
+    "beta_vae": "did_core.models.beta_vae",
+    "beta_tcvae": "did_core.models.beta_tcvae",
+    "factor_vae": "did_core.models.factor_vae",
 }
 
 

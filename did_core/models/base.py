@@ -51,8 +51,14 @@ class TrainConfig:
     eval_every: int = 500  # steps between in-training scores; 0 = only at the end
     eval_protocol: str = "fast"  # protocol for in-training scores
     final_protocol: str = "dlib"  # protocol for the scores at the end
+    eval_metrics: str = ""  # comma-separated metric names to compute (e.g. "mig,dci"); "" = all
     device: str = "auto"  # "auto" = CUDA when present, else CPU
     num_threads: int = 0  # torch CPU threads; 0 = leave torch's default
+    amp: bool = True  # CUDA only: bf16 autocast and channels-last memory layout
+    compile: bool = False  # torch.compile the nets that allow it (CUDA mostly; needs a C++ compiler on CPU)
+    gpu_memory_fraction: float = 0.0  # CUDA only: cap this process's share of GPU memory; 0 = no cap
+    max_abs_loss: float = 1e6  # a loss whose magnitude exceeds this counts as diverged (exploding critic)
+    eval_at_start: bool = False  # also score the untrained encoder at step 0
 
     # Budget presets: field overrides applied on top of the defaults.
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
@@ -60,6 +66,26 @@ class TrainConfig:
         "quick": dict(steps=3000, log_every=50, eval_every=1000),
         "paper": dict(steps=100_000, log_every=200, eval_every=10_000),
     }
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first field whose value is out of range.
+        Subclasses extend it (and call ``super().validate()``)."""
+        name = type(self).__name__
+        for f in ("steps", "batch_size", "log_every"):
+            if getattr(self, f) < 1:
+                raise ConfigError(f"{name}.{f}: must be >= 1, got {getattr(self, f)}")
+        for f in ("eval_every", "num_threads"):
+            if getattr(self, f) < 0:
+                raise ConfigError(f"{name}.{f}: must be >= 0, got {getattr(self, f)}")
+        if self.data_source not in ("procedural", "file"):
+            raise ConfigError(f"{name}.data_source: must be 'procedural' or 'file', got {self.data_source!r}")
+        if not 0.0 <= self.gpu_memory_fraction <= 1.0:
+            raise ConfigError(f"{name}.gpu_memory_fraction: must be in [0, 1], got {self.gpu_memory_fraction}")
+        if not self.max_abs_loss > 0:
+            raise ConfigError(f"{name}.max_abs_loss: must be > 0, got {self.max_abs_loss}")
 
     @classmethod
     def field_names(cls) -> list[str]:

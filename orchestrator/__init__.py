@@ -1,0 +1,28 @@
+"""Ray Tune + Optuna around the models of ``did_core``: study files, search, results.
+
+Example:
+    >>> from orchestrator import run_study
+    >>> run = run_study("ablation_dims", preset="smoke")       # doctest: +SKIP
+    >>> run.best.head()                                          # doctest: +SKIP
+
+Imports are lazy so that ``python -m orchestrator.report`` does not pay for Ray.
+"""
+from __future__ import annotations
+
+__all__ = ["StudyError", "load_study", "run_study", "list_studies", "load_results", "load_curves"]
+
+
+def __getattr__(name: str):
+    if name in ("StudyError", "load_study", "list_studies"):
+        from . import schema
+
+        return getattr(schema, name)
+    if name == "run_study":
+        from .study import run_study
+
+        return run_study
+    if name in ("load_results", "load_curves"):
+        from . import results
+
+        return getattr(results, name)
+    raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")

@@ -1,0 +1,68 @@
+"""What a result was produced with: package versions, git revision, host, GPUs.
+
+Example:
+    >>> env = capture()
+    >>> sorted(env)[:3]
+    ['git', 'gpus', 'host']
+"""
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+PACKAGES = ("torch", "ray", "optuna", "numpy", "scikit-learn", "scipy", "pandas", "pydantic", "h5py")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@functools.lru_cache(maxsize=1)
+def capture() -> dict[str, Any]:
+    """The environment of this process (cached: it does not change while the process lives)."""
+    return {
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "packages": package_versions(),
+        "git": git_revision(),
+        "gpus": gpus(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def package_versions() -> dict[str, str | None]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_revision(root: Path = PROJECT_ROOT) -> dict[str, Any]:
+    """``{"rev": sha, "dirty": bool}``; without git or a repository, the rev from $DID_GIT_REV or None."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, timeout=10, check=True).stdout
+        return {"rev": rev, "dirty": bool(status.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"rev": os.environ.get("DID_GIT_REV"), "dirty": None}
+
+
+def gpus() -> list[str]:
+    """Names of the CUDA devices this process sees, asked of torch when the process has imported it
+    (importing torch only for this would cost seconds)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return []
+    if not torch.cuda.is_available():
+        return []
+    return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]

@@ -1,0 +1,239 @@
+"""The study report: one self-contained HTML file (plotly.js inside, images inline, no network).
+
+    python -m orchestrator.report RUN_DIR [--out FILE.html]
+
+It reads what ``python -m orchestrator.study`` wrote (docs/architecture.md, "Run folder") and
+shows: where and how the study ran, the leaderboard (mean ± std over seeds), for an ablation
+every score against the ablated parameter with a Welch test of each setting against the
+default, for a search Optuna's history / importances / parallel coordinates / slices / contour
+(/ Pareto front), training curves of every trial, the best model's latent traversal, the failed
+trials, and the study file. A folder with nothing finished still gets a report that says so.
+
+Example:
+    >>> path = build_report("runs/ablation_dims-smoke")
+    >>> path.name
+    'report.html'
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from .report_data import ReportError, RunData, load_run
+from .report_figures import IMPORTANCE_EVALUATOR, MAX_CURVE_POINTS, ablation_figure, curve_figures, search_figures
+from .report_header import header_table
+from .report_html import Page, Raw, esc, image, table
+from .report_stats import (ablation_default, ablation_tests, best_trial, config_label, leaderboard,
+                           trial_counts, with_config)
+
+MAX_LEADERBOARD = 30  # rows shown; the rest are in results.csv
+MAX_TRAVERSALS = 12  # images: the best model, then the best seed of each other setting, up to this many
+
+
+def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write the report of the run folder ``run_dir`` to ``out`` (default RUN_DIR/report.html).
+
+    Raises ``ReportError`` only when ``run_dir`` does not exist; anything else missing is said in the report.
+    """
+    return write_report(load_run(run_dir), out)
+
+
+def write_report(run: RunData, out: str | Path | None = None) -> Path:
+    out = Path(out) if out else run.run_dir / "report.html"
+    page = Page(f"Study report: {run.name} ({run.preset})")
+    counts = trial_counts(run)
+    header = header_table(run, counts) + _notes(run, counts)
+
+    board = leaderboard(run)
+    page.section("Leaderboard", _leaderboard_html(run, board))
+    if run.finished.empty:
+        pass
+    elif run.kind == "ablation" and run.params and run.scores:
+        _ablation_section(page, run)
+    elif run.kind == "search":
+        _search_section(page, run)
+    _curves_section(page, run)
+    _traversal_section(page, run)
+    _failed_section(page, run)
+    _study_section(page, run)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page.render(header), encoding="utf-8")
+    return out
+
+
+def _fmt(x, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
+
+
+def _notes(run: RunData, counts: dict[str, int]) -> str:
+    notes = []
+    if run.results.empty:
+        notes.append("No trial results: the study wrote no results.csv rows. Nothing below can rank or compare.")
+    elif run.finished.empty:
+        notes.append(f"No trial finished ({', '.join(f'{v} {k}' for k, v in counts.items() if v)}). "
+                     "See the failed trials below for why.")
+    html = "".join(f'<div class="bad">{esc(n)}</div>' for n in notes)
+    html += "".join(f'<div class="note">{esc(p)}</div>' for p in run.problems)
+    return html
+
+
+def _leaderboard_html(run: RunData, board) -> str:
+    if board.empty:
+        return '<p class="muted">No finished trial to rank.</p>'
+    objective = run.objectives[0] if run.objectives else None
+    headers = ["rank", *run.params, "seeds", *[s + (" ★" if objective and s == objective[0] else "")
+                                                for s in run.scores], "trials"]
+    rows = []
+    for _, r in board.head(MAX_LEADERBOARD).iterrows():
+        scores = [_fmt(r[f"{s} mean"]) + (f" ± {_fmt(r[f'{s} std'], 2)}" if r[f"{s} std"] == r[f"{s} std"] else "")
+                  for s in run.scores]
+        rows.append([int(r["rank"]), *[_fmt(r[p]) for p in run.params], int(r["seeds"]), *scores, r["trials"]])
+    ranked = f"ranked by {objective[0]} ({objective[1]}), " if objective else ""
+    caption = (f'<p class="muted">One row per configuration, {ranked}each score the mean ± standard deviation '
+               "over seeds (finished trials only; no ± where one seed finished). ★ = the objective.</p>")
+    more = (f'<p class="muted">… and {len(board) - MAX_LEADERBOARD} more configurations (results.csv has them '
+            "all).</p>" if len(board) > MAX_LEADERBOARD else "")
+    return caption + table(headers, rows, ["best"] + [""] * (len(rows) - 1)) + more
+
+
+def _ablation_section(page: Page, run: RunData) -> None:
+    param = run.params[0]
+    default, source = ablation_default(run)
+    fig = page.figure(ablation_figure(run, default))
+    tests = ablation_tests(run, default)
+    settings = list(dict.fromkeys(c.setting for c in tests))
+    rows = []
+    for s in settings:
+        row = [s]
+        for score in run.scores:
+            c = next(c for c in tests if c.setting == s and c.score == score)
+            if c.note:
+                row.append(f"Δ {_fmt(c.diff, 3)}; {c.note} (n={c.n} vs {c.n_default})")
+                continue
+            text = f"Δ {c.diff:+.3g}; p = {c.p:.2g} (Holm {c.p_holm:.2g}), n={c.n} vs {c.n_default}"
+            row.append(Raw(f'<span class="sig">{esc(text)}</span>') if c.p_holm < 0.05 else text)
+        rows.append(row)
+    explain = (f"<p>Default setting: <b>{esc(param)}={esc(default)}</b> — {esc(source)}. Each other setting is "
+               "compared with it by Welch's two-sided t-test over seeds (unequal variances). Δ = setting mean "
+               "− default mean. Holm = p adjusted for testing every setting of that score; bold red where the "
+               "adjusted p &lt; 0.05. With 2–3 seeds only large effects can reach significance: a high p "
+               "means 'not distinguishable from seed noise', not 'no effect'.</p>")
+    page.section(f"Ablation: scores against {param}", fig, explain,
+                 table([param, *run.scores], rows) if rows else "<p>Only one setting finished.</p>")
+
+
+def _search_section(page: Page, run: RunData) -> None:
+    blocks = [f'<p class="muted">Parameter importances: {esc(IMPORTANCE_EVALUATOR)}, fixed so that the numbers do '
+              "not change with an Optuna upgrade. Importances and plots use every completed Optuna trial "
+              "(each seed its own point).</p>"]
+    for title, fig in search_figures(run):
+        blocks.append(page.figure(fig) if not isinstance(fig, str) else f'<div class="note">{esc(title)}: {esc(fig)}</div>')
+    page.section("Search", *blocks)
+
+
+def _curves_section(page: Page, run: RunData) -> None:
+    figs = curve_figures(run)
+    if not figs:
+        page.section("Training curves", '<p class="muted">No curves recorded (curves.csv missing or empty).</p>')
+        return
+    intro = ('<p class="muted">One line per trial, coloured by configuration; click a legend entry to hide a '
+             f"configuration. Curves longer than {MAX_CURVE_POINTS} points are thinned evenly for drawing. "
+             "In-training scores use the monitoring protocol and are not comparable with the final scores.</p>")
+    page.section("Training curves", intro, *[page.figure(f) for _, f in figs])
+
+
+def _traversal_section(page: Page, run: RunData) -> None:
+    best = best_trial(run)
+    blocks = []
+    picks = [(best, "best model")] if best is not None else []
+    if run.kind == "ablation" and run.params and run.objectives:
+        score, direction = run.objectives[0]
+        df = with_config(run.finished.dropna(subset=[score]), run.params)
+        for config, group in df.groupby("config", sort=False):
+            idx = group[score].idxmin() if direction == "minimize" else group[score].idxmax()
+            t = int(group.loc[idx, "trial"])
+            if t != best:
+                picks.append((t, f"best seed of {config}"))
+    for trial, why in picks[:MAX_TRAVERSALS]:
+        png = run.run_dir / "trials" / str(trial) / "traversal.png"
+        row = run.results[run.results["trial"] == trial].iloc[0]
+        caption = f"trial {trial} ({why}): {config_label(row, run.params)}, seed {row.get('seed', '?')}"
+        if run.objectives:
+            caption += f", {run.objectives[0][0]} = {_fmt(row.get(run.objectives[0][0]))}"
+        blocks.append(image(png, caption) if png.exists() else f'<div class="note">{esc(caption)}: no traversal.png</div>')
+    intro = ('<p class="muted">Each row moves one latent dimension across its range with the others fixed: a '
+             "disentangled model changes one factor of the image per row.</p>")
+    gallery = f'<div class="gallery">{"".join(blocks)}</div>' if blocks else '<p class="muted">No finished trial.</p>'
+    page.section("Latent traversals", intro if blocks else "", gallery)
+
+
+def _failed_section(page: Page, run: RunData) -> None:
+    failed = run.results[run.results["status"] == "failed"] if not run.results.empty else run.results
+    if failed.empty:
+        page.section("Failed trials", '<p class="muted">None.</p>')
+        return
+    rows = []
+    for _, r in failed.iterrows():
+        err = r["error"].strip() or "(no error recorded)"
+        first = err.splitlines()[-1] if err else ""
+        rows.append([int(r["trial"]), config_label(r, run.params), r.get("seed", "?"),
+                     Raw(f"<details><summary>{esc(first[:200])}</summary><pre>{esc(err[-4000:])}</pre></details>")])
+    page.section(f"Failed trials ({len(rows)})", table(["trial", "configuration", "seed", "error"], rows))
+
+
+def _study_section(page: Page, run: RunData) -> None:
+    if not run.study_text:
+        page.section("Study file", '<p class="muted">study.yaml is missing from the run folder.</p>')
+        return
+    source = run.study.get("source") or run.meta.get("source")
+    source_path = _find_source(run, source)
+    target = source_path or run.run_dir / "study.yaml"
+    rerun = f"python -m orchestrator.study {target} --preset {run.preset}"
+    blocks = [f"<p>To rerun: <code>{esc(rerun)}</code></p>"]
+    if source_path is not None:
+        blocks.append(f"<h3>{esc(source)} (the study file, as it read when this report was built)</h3>"
+                      f"<pre>{esc(source_path.read_text())}</pre>")
+    elif source:
+        blocks.append(f'<div class="note">The study file {esc(source)} is not there any more; the study as run is '
+                      "below.</div>")
+    blocks.append(f"<h3>study.yaml in the run folder (the study as run{', preset applied' if source else ''})</h3>"
+                  f"<pre>{esc(run.study_text)}</pre>")
+    page.section("Study file", *blocks)
+
+
+def _find_source(run: RunData, source) -> Path | None:
+    if not source:
+        return None
+    root = Path(__file__).resolve().parent.parent
+    for p in (Path(source), Path.cwd() / source, root / source):
+        if p.is_file():
+            return p
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m orchestrator.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", help="a run folder written by `python -m orchestrator.study`")
+    parser.add_argument("--out", help="the HTML file to write (default RUN_DIR/report.html)")
+    args = parser.parse_args(argv)
+    try:
+        run = load_run(args.run_dir)
+    except ReportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    path = write_report(run, args.out)
+    for p in run.problems:
+        print(f"warning: {p}", file=sys.stderr)
+    if run.finished.empty:
+        print("warning: no trial finished; the report says what happened", file=sys.stderr)
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""The numbers the report prints: configurations over seeds, the leaderboard, the ablation tests.
+
+Example:
+    >>> mean_ci([1.0, 2.0, 3.0])          # mean and half-width of the 95% t-interval
+    (2.0, 2.484...)
+    >>> welch([1.0, 1.1, 0.9], [2.0, 2.1, 1.9]).p < 0.01
+    True
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .report_data import RunData, grid_values, is_number, study_space
+
+
+def config_label(row: pd.Series | dict, params: list[str]) -> str:
+    if not params:
+        return "(single configuration)"
+    return ", ".join(f"{p}={_fmt_value(row[p])}" for p in params)
+
+
+def _fmt_value(v) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def with_config(df: pd.DataFrame, params: list[str]) -> pd.DataFrame:
+    """A copy of ``df`` with a `config` column naming each row's parameter setting."""
+    df = df.copy()
+    df["config"] = [config_label(r, params) for _, r in df.iterrows()] if len(df) else []
+    return df
+
+
+def mean_ci(values, level: float = 0.95) -> tuple[float, float]:
+    """Mean and the half-width of its Student-t confidence interval (nan with fewer than 2 values)."""
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if len(x) == 0:
+        return math.nan, math.nan
+    if len(x) < 2:
+        return float(x.mean()), math.nan
+    half = stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    return float(x.mean()), float(half)
+
+
+def leaderboard(run: RunData) -> pd.DataFrame:
+    """One row per configuration, ranked by the first objective's mean over seeds.
+
+    Columns: rank, config, the parameters, seeds, trials, and `<score> mean` / `<score> std`.
+    """
+    df = with_config(run.finished, run.params)
+    if df.empty:
+        return pd.DataFrame()
+    rows = []
+    for label, group in df.groupby("config", sort=False):
+        row = {"config": label, **{p: group[p].iloc[0] for p in run.params}, "seeds": len(group),
+               "trials": ", ".join(str(int(t)) for t in group["trial"])}
+        for s in run.scores:
+            vals = group[s].dropna()
+            row[f"{s} mean"] = vals.mean() if len(vals) else math.nan
+            row[f"{s} std"] = vals.std(ddof=1) if len(vals) > 1 else math.nan
+        rows.append(row)
+    board = pd.DataFrame(rows)
+    if run.objectives:
+        score, direction = run.objectives[0]
+        board = board.sort_values(f"{score} mean", ascending=(direction == "minimize"), na_position="last")
+    board.insert(0, "rank", range(1, len(board) + 1))
+    return board.reset_index(drop=True)
+
+
+def best_trial(run: RunData) -> int | None:
+    """The trial with the best objective inside the best configuration (the report's "best model")."""
+    board = leaderboard(run)
+    if board.empty or not run.objectives:
+        return None
+    score, direction = run.objectives[0]
+    df = with_config(run.finished, run.params)
+    group = df[df["config"] == board["config"].iloc[0]].dropna(subset=[score])
+    if group.empty:
+        return None
+    idx = group[score].idxmin() if direction == "minimize" else group[score].idxmax()
+    return int(group.loc[idx, "trial"])
+
+
+@dataclass
+class Comparison:
+    setting: object
+    score: str
+    n: int
+    n_default: int
+    diff: float = math.nan  # mean(setting) - mean(default)
+    p: float = math.nan  # Welch's t-test, two-sided
+    p_holm: float = math.nan  # Holm-adjusted across the settings of this score
+    note: str = ""  # "n too small", "no variance"
+
+
+def welch(a, b) -> Comparison:
+    """Welch's two-sided t-test of ``a`` against ``b`` (the default setting)."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    c = Comparison(setting=None, score="", n=len(a), n_default=len(b))
+    if len(a) == 0 or len(b) == 0:
+        c.note = "no finished trial"
+        return c
+    c.diff = float(a.mean() - b.mean())
+    if len(a) < 2 or len(b) < 2:
+        c.note = "n too small"
+        return c
+    if a.std(ddof=1) == 0 and b.std(ddof=1) == 0:
+        c.note = "no variance"
+        return c
+    c.p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    return c
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjustment; nan entries are left out of the family and stay nan."""
+    idx = [i for i, p in enumerate(pvalues) if not math.isnan(p)]
+    order = sorted(idx, key=lambda i: pvalues[i])
+    out = [math.nan] * len(pvalues)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * pvalues[i]))
+        out[i] = running
+    return out
+
+
+def ablation_settings(run: RunData) -> list:
+    param = run.params[0]
+    values = list(pd.unique(run.results[param].dropna()))
+    return sorted(values, key=lambda v: (0, float(v), "") if is_number(v) else (1, 0.0, str(v)))
+
+
+def ablation_default(run: RunData) -> tuple[object, str]:
+    """The setting every other is tested against, and a sentence saying where it comes from."""
+    param = run.params[0]
+    settings = ablation_settings(run)
+    declared = None
+    for holder in (run.study, run.study.get("search") or {}, study_space(run.study).get(param)):
+        if isinstance(holder, dict):
+            for key in ("default", "baseline", "reference"):
+                v = holder.get(key)
+                v = v.get(param) if isinstance(v, dict) else v
+                if v is not None and grid_values(v) == [v]:
+                    declared = v
+    if declared is not None and _member(declared, settings) is not None:
+        return _member(declared, settings), f"the study names {param}={declared} as its default"
+    model = str(run.study.get("model") or run.meta.get("model") or "did")
+    try:
+        from did_core.models import get_model
+
+        cls = get_model(model).config_cls
+        value, where = {f.name: f for f in dataclasses.fields(cls)}[param].default, "Config default"
+        budget = run.study.get("budget") or run.meta.get("budget") or run.preset
+        if param in getattr(cls, "PRESETS", {}).get(budget, {}):
+            value, where = cls.PRESETS[budget][param], f"Config default under its {budget!r} preset"
+        found = _member(value, settings)
+        if found is not None:
+            return found, f"the {model} model's {where} ({param}={value})"
+        why = f"the {model} {where} {param}={value} is not among the settings"
+    except Exception as e:  # no such model or field: fall back and say so
+        why = f"no default found ({type(e).__name__}: {e})"
+    return settings[0], f"{why}; comparing against the first setting, {param}={settings[0]}"
+
+
+def _member(value, settings):
+    for s in settings:
+        if s == value or (is_number(s) and is_number(value) and float(s) == float(value)) or str(s) == str(value):
+            return s
+    return None
+
+
+def ablation_tests(run: RunData, default) -> list[Comparison]:
+    """Every non-default setting against the default, for every final score."""
+    param = run.params[0]
+    df = run.finished
+    out = []
+    for score in run.scores:
+        base = df.loc[df[param] == default, score].dropna().to_numpy()
+        rows = []
+        for setting in ablation_settings(run):
+            if setting == default:
+                continue
+            c = welch(df.loc[df[param] == setting, score].dropna().to_numpy(), base)
+            c.setting, c.score = setting, score
+            rows.append(c)
+        for c, ph in zip(rows, holm([c.p for c in rows])):
+            c.p_holm = ph
+        out.extend(rows)
+    return out
+
+
+def trial_counts(run: RunData) -> dict[str, int]:
+    if not run.results.empty:
+        counts = run.results["status"].value_counts().to_dict()
+    elif run.optuna_study is not None:
+        counts = {}
+        for t in run.optuna_study.get_trials(deepcopy=False):
+            word = {"COMPLETE": "finished", "PRUNED": "stopped early", "FAIL": "failed"}.get(t.state.name, "running")
+            counts[word] = counts.get(word, 0) + 1
+    else:
+        counts = {}
+    out = {k: int(counts.pop(k, 0)) for k in ("finished", "stopped early", "failed")}
+    out.update({k: int(v) for k, v in counts.items()})
+    return out

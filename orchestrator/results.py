@@ -1,0 +1,137 @@
+"""The study's tables: ``results.csv`` (one row per trial) and ``curves.csv`` (one row per value).
+
+``results.csv`` is rebuilt from the Optuna storage each time a trial finishes, so it always
+holds every finished trial and nothing twice (a trial interrupted and run again appears once,
+under its new number). Its columns, in order:
+
+    trial, config_id, seed, status (COMPLETE | FAIL | PRUNED), params_<name> ...,
+    final scores by plain name (mig ...), last in-training scores (fast/mig ...),
+    step, duration_s, node, host, started, finished, resumed_from, error
+
+``curves.csv`` is appended while trials run: ``trial, step, name, value`` with names
+``loss/<loss>``, ``<protocol>/<score>`` and ``images_per_sec``.
+
+Example:
+    >>> df = load_results("runs/ablation_dims-smoke")
+    >>> best_configurations(df, [("mig", "maximize")]).iloc[0]["mig_mean"]  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+INTERRUPTED = "interrupted"  # user attr of a trial whose process died; its configuration was re-queued
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+CURVE_COLUMNS = ["trial", "step", "name", "value"]
+
+
+def results_table(study: optuna.Study) -> pd.DataFrame:
+    """One row per finished trial of the Optuna ``study`` (interrupted attempts left out)."""
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=FINISHED_STATES):
+        a = t.user_attrs
+        if a.get(INTERRUPTED):
+            continue
+        row: dict[str, Any] = {"trial": t.number, "config_id": a.get("config_id"), "seed": a.get("seed"),
+                               "status": t.state.name}
+        row.update({f"params_{k}": v for k, v in t.params.items()})
+        row.update(a.get("scores") or {})
+        row.update(a.get("last_scores") or {})
+        duration = a.get("duration_s")
+        if duration is None and t.datetime_start and t.datetime_complete:
+            duration = (t.datetime_complete - t.datetime_start).total_seconds()
+        # when the trainable started (the Optuna start is when the trial was handed to Ray)
+        started = dt.datetime.fromtimestamp(a["started_at"]) if a.get("started_at") else t.datetime_start
+        row.update({
+            "step": a.get("step"), "duration_s": duration, "node": a.get("node"), "host": a.get("host"),
+            "started": started.isoformat(timespec="seconds") if started else None,
+            "finished": t.datetime_complete.isoformat(timespec="seconds") if t.datetime_complete else None,
+            "resumed_from": a.get("resumed_from"), "error": a.get("error"),
+        })
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=["trial", "config_id", "seed", "status", "error"])
+    first = ["trial", "config_id", "seed", "status"] + sorted(c for c in df if c.startswith("params_"))
+    last = ["step", "duration_s", "node", "host", "started", "finished", "resumed_from", "error"]
+    scores = [c for c in df if c not in first and c not in last]
+    scores = sorted((c for c in scores if "/" not in c)) + sorted(c for c in scores if "/" in c)
+    return df[first + scores + last].sort_values("trial").reset_index(drop=True)
+
+
+def write_results(run_dir: str | Path, study: optuna.Study) -> pd.DataFrame:
+    """Rewrite ``run_dir/results.csv`` atomically (a reader never sees half a file)."""
+    df = results_table(study)
+    path = Path(run_dir) / "results.csv"
+    tmp = path.with_suffix(".csv.tmp")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return df
+
+
+class CurveWriter:
+    """Appends ``trial, step, name, value`` rows to ``curves.csv``; each write opens, appends and
+    closes the file, so nothing is lost when the process is killed (and the writer pickles)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            self.path.write_text(",".join(CURVE_COLUMNS) + "\n")
+
+    def write(self, trial: int, step: int, values: Iterable[tuple[str, float]]) -> None:
+        rows = [(trial, step, name, value) for name, value in values]
+        if rows:
+            with open(self.path, "a", newline="") as f:
+                csv.writer(f).writerows(rows)
+
+
+def load_results(run_dir: str | Path) -> pd.DataFrame:
+    return pd.read_csv(Path(run_dir) / "results.csv")
+
+
+def load_curves(run_dir: str | Path) -> pd.DataFrame:
+    return pd.read_csv(Path(run_dir) / "curves.csv")
+
+
+def best_configurations(df: pd.DataFrame, objectives: list[tuple[str, str]]) -> pd.DataFrame:
+    """Completed trials grouped by configuration (over seeds): ``<score>_mean``, ``<score>_std``,
+    ``n_seeds``, the parameters; best first by the first objective. With several objectives a
+    ``pareto`` column marks the configurations no other one beats on every objective."""
+    done = df[df["status"] == "COMPLETE"]
+    metrics = [m for m, _ in objectives if m in done]
+    if done.empty or not metrics:
+        return pd.DataFrame()
+    params = [c for c in done if c.startswith("params_")]
+    groups = done.groupby("config_id", sort=False)
+    table = groups[params].first() if params else pd.DataFrame(index=groups.size().index)
+    table["n_seeds"] = groups.size()
+    for m in metrics:
+        table[f"{m}_mean"] = groups[m].mean()
+        table[f"{m}_std"] = groups[m].std(ddof=1)
+    sign = {m: (1 if d == "maximize" else -1) for m, d in objectives if m in metrics}
+    if len(metrics) > 1:
+        vals = [[sign[m] * r[f"{m}_mean"] for m in metrics] for _, r in table.iterrows()]
+        table["pareto"] = [not any(all(o >= v for o, v in zip(other, mine)) and other != mine for other in vals)
+                           for mine in vals]
+    first = metrics[0]
+    table = table.sort_values(f"{first}_mean", ascending=sign[first] < 0)
+    return table.reset_index()
+
+
+def format_params(row: pd.Series | dict) -> str:
+    items = [(k[len("params_"):], v) for k, v in dict(row).items() if str(k).startswith("params_")]
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in items) or "(no searched parameters)"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.4g}"
+    return str(v)

@@ -1,0 +1,566 @@
+"""The study file format (``studies/*.yaml``): a pydantic schema, and its resolution for one preset.
+
+A study names a registered model, the parameters it fixes and the ones it searches, how many
+seeds each configuration runs with, what to optimise, and how to spend the budget. Errors name
+the file and the field (``studies/x.yaml: search.space.lambda_h.low: ...``).
+
+Example:
+    >>> study = load_study("ablation_dims", preset="smoke")
+    >>> study.sampler, study.planned_trials
+    ('grid', 10)
+
+A study file::
+
+    name: loss_weights
+    model: did
+    dataset: dsprites
+    fixed: {n_compare_dims: 3}             # model Config fields, the same in every trial
+    search:
+      sampler: tpe                         # grid | tpe | random | cmaes | nsga2
+      n_trials: 30                         # configurations (each runs once per seed); not for grid
+      seed: 0                              # the sampler's own seed
+      space:
+        lambda_h:  {type: log_float, low: 0.1, high: 10}
+        n_critic:  {type: int, low: 1, high: 8}
+        contrast:  {type: categorical, choices: [infonce, distance]}
+      storage: null                        # Optuna storage URL; default sqlite:///RUN_DIR/optuna.db
+    seeds: 3                               # a count (0, 1, 2) or a list [0, 7, 9]
+    objectives: [{metric: mig, direction: maximize}]
+    early_stopping: {type: asha, grace_period: 1000}   # metric default: <eval protocol>/<first objective>
+    resources: {cpus: 1, gpus: 0.5}        # per trial; gpus only used when the cluster has GPUs
+    evaluation: {protocol: fast, interval: 1000, final_protocol: dlib}
+    presets:                               # per-budget overrides; `budget` is the model preset
+      smoke: {seeds: 1, search: {n_trials: 4}}
+      demo:  {budget: smoke, seeds: 2, fixed: {steps: 200}}
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from did_core.models import ConfigError, ModelSpec, available_models, get_model
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+STUDIES_DIR = PROJECT_ROOT / "studies"
+SAMPLERS = ("grid", "tpe", "random", "cmaes", "nsga2")
+MAX_GRID = 100_000
+Scalar = Union[bool, int, float, str]
+
+
+class StudyError(ValueError):
+    """A study file that cannot run; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- the search space: one entry per parameter, `type` decides the rest ----------------------
+
+class IntParam(_Strict):
+    type: Literal["int"]
+    low: int
+    high: int
+    step: int = Field(1, ge=1)
+    log: bool = False
+    values: list[int] | None = None  # grid points; default every value low..high by step
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) must be >= low ({self.low})")
+        if self.log and (self.low < 1 or self.step != 1):
+            raise ValueError("log: true needs low >= 1 and step 1")
+        _check_values_in_range(self.values, self.low, self.high)
+        return self
+
+    def grid(self) -> list[int] | None:
+        return list(self.values) if self.values else list(range(self.low, self.high + 1, self.step))
+
+
+class FloatParam(_Strict):
+    type: Literal["float"]
+    low: float
+    high: float
+    step: float | None = Field(None, gt=0)
+    values: list[float] | None = None  # grid points (a float range has none of its own)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) must be >= low ({self.low})")
+        _check_values_in_range(self.values, self.low, self.high)
+        return self
+
+    def grid(self) -> list[float] | None:
+        return list(self.values) if self.values else None
+
+
+class LogFloatParam(_Strict):
+    type: Literal["log_float"]
+    low: float = Field(gt=0)
+    high: float = Field(gt=0)
+    values: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) must be >= low ({self.low})")
+        _check_values_in_range(self.values, self.low, self.high)
+        return self
+
+    def grid(self) -> list[float] | None:
+        return list(self.values) if self.values else None
+
+
+class CategoricalParam(_Strict):
+    type: Literal["categorical"]
+    choices: list[Scalar] = Field(min_length=1)
+
+    @field_validator("choices")
+    @classmethod
+    def _unique(cls, v):
+        if len({json.dumps(c) for c in v}) != len(v):
+            raise ValueError("choices must be distinct")
+        return v
+
+    def grid(self) -> list:
+        return list(self.choices)
+
+
+Param = Annotated[Union[IntParam, FloatParam, LogFloatParam, CategoricalParam], Field(discriminator="type")]
+PARAM_TAGS = ("int", "float", "log_float", "categorical")
+
+
+def _check_values_in_range(values, low, high):
+    if values is not None:
+        if not values:
+            raise ValueError("values must not be empty")
+        bad = [v for v in values if not low <= v <= high]
+        if bad:
+            raise ValueError(f"values {bad} lie outside [low, high] = [{low}, {high}]")
+
+
+# ---- the other sections ----------------------------------------------------------------------
+
+class Objective(_Strict):
+    metric: str = Field(min_length=1)
+    direction: Literal["maximize", "minimize"] = "maximize"
+
+
+class Search(_Strict):
+    sampler: Literal["grid", "tpe", "random", "cmaes", "nsga2"]
+    space: dict[str, Param] = Field(default_factory=dict)
+    n_trials: int | None = Field(None, ge=1)
+    seed: int = 0
+    population_size: int | None = Field(None, ge=2)  # nsga2 only
+    storage: str | None = None
+
+
+class EarlyStopping(_Strict):
+    type: Literal["asha", "none"] = "asha"  # "none" (or `early_stopping: false`) switches it off
+    metric: str | None = None  # an in-training score, "<protocol>/<score>"; default: first objective
+    mode: Literal["max", "min"] | None = None  # default: from the objective's direction
+    grace_period: int | None = Field(None, ge=1)  # generator steps; default: the eval interval
+    reduction_factor: float = Field(3.0, gt=1)
+    brackets: int = Field(1, ge=1)
+
+
+class Resources(_Strict):
+    cpus: float = Field(1.0, gt=0)
+    gpus: float = Field(1.0, ge=0)  # per trial when the cluster has GPUs; 0.25 = four trials per GPU
+
+    @field_validator("gpus")
+    @classmethod
+    def _fraction_or_whole(cls, v):
+        if v > 1 and not float(v).is_integer():
+            raise ValueError("a GPU share above 1 must be a whole number of GPUs")
+        return v
+
+
+class Evaluation(_Strict):
+    protocol: str | None = None  # in-training scores ("fast")
+    interval: int | None = Field(None, ge=0)  # steps between them; 0 = only at the end
+    final_protocol: str | None = None  # the scores at the end ("dlib")
+
+
+def _seeds(v: Any) -> Any:
+    ok = (isinstance(v, int) and not isinstance(v, bool) and v >= 1) or (
+        isinstance(v, list) and v and all(isinstance(s, int) and not isinstance(s, bool) for s in v)
+        and len(set(v)) == len(v))
+    if not ok:
+        raise ValueError(f"expected a count >= 1 or a non-empty list of distinct integers, got {v!r}")
+    return v
+
+
+def _switch_off(v: Any) -> Any:
+    return {"type": "none"} if v is False else v
+
+
+class SearchOverride(_Strict):
+    space: dict[str, Param] | None = None  # replaces the named parameters' specs
+    n_trials: int | None = Field(None, ge=1)
+    seed: int | None = None
+    population_size: int | None = Field(None, ge=2)
+
+
+class PresetSection(_Strict):
+    budget: str | None = None  # the model preset; default: this preset's own name
+    seeds: Any = None
+    fixed: dict[str, Any] | None = None  # merged over the study's `fixed`
+    search: SearchOverride | None = None
+    evaluation: Evaluation | None = None
+    early_stopping: EarlyStopping | None = None  # false switches it off
+    resources: Resources | None = None
+    max_concurrent: int | None = Field(None, ge=1)
+
+    @field_validator("seeds")
+    @classmethod
+    def _check_seeds(cls, v):
+        return v if v is None else _seeds(v)
+
+    @field_validator("early_stopping", mode="before")
+    @classmethod
+    def _off(cls, v):
+        return _switch_off(v)
+
+
+class StudyFile(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    kind: Literal["ablation", "search"] | None = None
+    model: str
+    dataset: str | None = None
+    fixed: dict[str, Any] = Field(default_factory=dict)
+    search: Search
+    seeds: Any = 1
+    objectives: list[Objective] = Field(min_length=1)
+    early_stopping: EarlyStopping | None = None
+    resources: Resources = Field(default_factory=Resources)
+    evaluation: Evaluation = Field(default_factory=Evaluation)
+    max_concurrent: int | None = Field(None, ge=1)
+    retries: int = Field(0, ge=0)  # Ray Tune re-runs of a trial whose process died
+    presets: dict[str, PresetSection] = Field(default_factory=dict)
+
+    @field_validator("seeds")
+    @classmethod
+    def _check_seeds(cls, v):
+        return _seeds(v)
+
+    @field_validator("early_stopping", mode="before")
+    @classmethod
+    def _off(cls, v):
+        return _switch_off(v)
+
+    @field_validator("objectives")
+    @classmethod
+    def _distinct(cls, v):
+        names = [o.metric for o in v]
+        if len(set(names)) != len(names):
+            raise ValueError(f"each metric at most once, got {names}")
+        return v
+
+
+# ---- the study as it runs: one preset applied, checked against the model ----------------------
+
+@dataclass
+class Study:
+    """A study file resolved for one preset: everything the orchestrator needs, nothing optional."""
+
+    name: str
+    preset: str
+    budget: str  # the model preset the trials start from
+    model: str
+    fixed: dict[str, Any]  # model Config overrides shared by every trial (dataset and evaluation included)
+    space: dict[str, Any]  # name -> IntParam | FloatParam | LogFloatParam | CategoricalParam
+    sampler: str
+    n_trials: int | None
+    sampler_seed: int
+    population_size: int | None
+    seeds: list[int]
+    objectives: list[Objective]
+    early_stopping: EarlyStopping | None
+    resources: Resources
+    max_concurrent: int | None
+    storage: str | None
+    retries: int
+    kind: str
+    steps: int = 0  # generator steps of one trial (from the budget and `fixed`)
+    eval_protocol: str = "fast"  # the protocol of in-training scores
+    description: str = ""
+    source: str = ""  # the file it came from
+    source_text: str = ""
+    resolved: dict[str, Any] = field(default_factory=dict)  # this study as a plain dict (study.yaml of a run)
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.name}-{self.preset}"
+
+    def grid(self) -> list[dict[str, Any]]:
+        """Every configuration of a grid study, in a fixed order (the first parameter varies slowest)."""
+        names = list(self.space)
+        axes = [self.space[n].grid() for n in names]
+        return [dict(zip(names, combo)) for combo in itertools.product(*axes)]
+
+    @property
+    def n_configs(self) -> int:
+        return len(self.grid()) if self.sampler == "grid" else int(self.n_trials)
+
+    @property
+    def planned_trials(self) -> int:
+        return self.n_configs * len(self.seeds)
+
+
+def find_study_file(name_or_path: str | Path) -> Path:
+    """A path as given, else ``studies/NAME.yaml`` (in the working directory, then the project)."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.is_file():
+            raise StudyError(f"{p}: no such study file")
+        return p
+    for d in (Path.cwd() / "studies", STUDIES_DIR):
+        if (d / f"{p.name}.yaml").is_file():
+            return d / f"{p.name}.yaml"
+    raise StudyError(f"no study named {str(name_or_path)!r}; built-in studies: {list_studies()}")
+
+
+def list_studies() -> list[str]:
+    return sorted(p.stem for p in STUDIES_DIR.glob("*.yaml"))
+
+
+def load_study(name_or_path: str | Path, preset: str = "smoke", model: ModelSpec | None = None) -> Study:
+    """Read, validate and resolve a study file for ``preset``; raises :class:`StudyError`.
+
+    ``model`` replaces the registry lookup of the study's ``model`` (tests, benchmarks).
+    """
+    path = find_study_file(name_or_path)
+    label = _label(path)
+    text = path.read_text()
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise StudyError(f"{label}: not valid YAML: {e}") from None
+    return parse_study(raw, preset, model=model, label=label, text=text)
+
+
+def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: str = "<study>",
+                text: str = "") -> Study:
+    if not isinstance(raw, dict):
+        raise StudyError(f"{label}: expected a mapping of study fields at the top level, got {type(raw).__name__}")
+    try:
+        sf = StudyFile.model_validate(raw)
+    except ValidationError as e:
+        raise StudyError(_format_validation(label, e)) from None
+
+    def fail(where: str, why: str) -> StudyError:
+        return StudyError(f"{label}: {where}: {why}")
+
+    # the model and its config fields
+    if model is not None and sf.model != model.name:
+        raise fail("model", f"{sf.model!r} does not match the model given to the orchestrator ({model.name!r})")
+    if model is None:
+        if sf.model not in available_models():
+            raise fail("model", f"unknown model {sf.model!r}; registered models are {available_models()}")
+        try:
+            model = get_model(sf.model)
+        except ImportError as e:
+            raise fail("model", f"model {sf.model!r} cannot be imported: {e}") from None
+    cfg_cls = model.config_cls
+    known = set(cfg_cls.field_names())
+
+    # the preset
+    section = sf.presets.get(preset)
+    if section is None and preset not in cfg_cls.PRESETS:
+        raise StudyError(f"{label}: unknown preset {preset!r}; this study knows "
+                         f"{sorted(set(sf.presets) | set(cfg_cls.PRESETS))}")
+    section = section or PresetSection()
+    where = f"presets.{preset}"
+    budget = section.budget or preset
+    if budget not in cfg_cls.PRESETS:
+        raise fail(f"{where}.budget", f"{budget!r} is not a preset of model {sf.model!r} "
+                                       f"(choose one of {sorted(cfg_cls.PRESETS)})")
+
+    # merge the preset's overrides over the study
+    fixed = dict(sf.fixed)
+    origin = {k: f"fixed.{k}" for k in fixed}  # where each fixed value was written, for errors
+    if sf.dataset is not None:
+        if "dataset" in fixed:
+            raise fail("fixed.dataset", "the dataset is already given by the top-level `dataset`")
+        fixed["dataset"], origin["dataset"] = sf.dataset, "dataset"
+    fixed.update(section.fixed or {})
+    origin.update({k: f"{where}.fixed.{k}" for k in section.fixed or {}})
+    space = dict(sf.search.space)
+    so = section.search or SearchOverride()
+    for name, spec in (so.space or {}).items():
+        if name not in space:
+            raise fail(f"{where}.search.space.{name}", "a preset may only change parameters the study searches; "
+                                                       f"the study searches {list(space)}")
+        space[name] = spec
+    evaluation = sf.evaluation.model_copy(update={k: v for k, v in (section.evaluation or Evaluation())
+                                                  if v is not None})
+    early = section.early_stopping or sf.early_stopping
+    early = None if early is None or early.type == "none" else early
+    seeds = section.seeds if section.seeds is not None else sf.seeds
+    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    n_trials = so.n_trials or sf.search.n_trials
+
+    # model fields: every fixed and searched name must be a Config field
+    for name in list(fixed) + list(space):
+        at = origin.get(name, f"search.space.{name}")
+        if name == "seed":
+            raise fail(at, "seeds are set by the study's `seeds`, not as a parameter")
+        if name not in known:
+            raise fail(at, f"not a field of the {sf.model!r} model's Config; known fields: {sorted(known - {'seed'})}")
+    both = sorted(set(fixed) & set(space))
+    if both:
+        raise fail(origin[both[0]], "a parameter is either fixed or searched, not both")
+    for key, attr in (("eval_protocol", "protocol"), ("eval_every", "interval"), ("final_protocol", "final_protocol")):
+        value = getattr(evaluation, attr)
+        if value is not None:
+            if key in fixed:
+                raise fail(origin[key], f"given twice: also as evaluation.{attr}")
+            fixed[key], origin[key] = value, f"evaluation.{attr}"
+
+    # the sampler and the objectives
+    sampler = sf.search.sampler
+    if sampler == "grid":
+        if n_trials is not None:
+            raise fail("search.n_trials", "the grid sampler runs every grid point; leave n_trials out")
+        if not space:
+            raise fail("search.space", "the grid sampler needs at least one parameter")
+        size = 1
+        for name, spec in space.items():
+            if spec.grid() is None:
+                raise fail(f"search.space.{name}", f"a {spec.type} range has no grid points: give `values: [...]` "
+                                                   "(or use type int / categorical)")
+            size *= len(spec.grid())
+        if size > MAX_GRID:
+            raise fail("search.space", f"the grid has {size} points (more than {MAX_GRID})")
+    else:
+        if n_trials is None:
+            raise fail("search.n_trials", f"the {sampler} sampler needs n_trials (configurations to try)")
+        if not space:
+            raise fail("search.space", f"the {sampler} sampler needs at least one parameter to search")
+    if sampler == "cmaes":
+        if len(sf.objectives) > 1:
+            raise fail("search.sampler", "cmaes optimises one objective; use nsga2 or tpe for several")
+        try:
+            import cmaes  # noqa: F401
+        except ImportError:
+            raise fail("search.sampler", "cmaes needs the Python package `cmaes`, which is not installed "
+                                         "(pip install cmaes)") from None
+    population = so.population_size or sf.search.population_size
+    if population is not None and sampler != "nsga2":
+        raise fail("search.population_size", "only the nsga2 sampler has a population")
+
+    # a config for each extreme of the space must build (types, ranges, cross-field rules)
+    _check_configs(cfg_cls, budget, fixed, space, seeds[0], origin, fail)
+    probe = cfg_cls.from_preset(budget, **fixed, **_first_point(space), seed=seeds[0])
+
+    if early is not None:
+        protocol = getattr(probe, "eval_protocol", "fast")
+        metric = early.metric or f"{protocol}/{sf.objectives[0].metric}"
+        if "/" not in metric:
+            raise fail("early_stopping.metric", f"{metric!r} is not an in-training score; write "
+                                                f"'{protocol}/{metric}' (protocol/score)")
+        mode = early.mode
+        if mode is None:
+            match = [o for o in sf.objectives if o.metric == metric.split("/", 1)[1]]
+            mode = "min" if match and match[0].direction == "minimize" else "max"
+        interval = getattr(probe, "eval_every", 0)
+        if not interval:
+            raise fail("early_stopping", "needs in-training scores: set evaluation.interval > 0")
+        early = early.model_copy(update=dict(metric=metric, mode=mode, grace_period=early.grace_period or interval))
+
+    resources = section.resources or sf.resources
+    max_concurrent = section.max_concurrent or sf.max_concurrent
+    kind = sf.kind or ("ablation" if sampler == "grid" and len(space) == 1 else "search")
+    study = Study(
+        name=sf.name, preset=preset, budget=budget, model=sf.model, fixed=fixed, space=space, sampler=sampler,
+        n_trials=n_trials, sampler_seed=so.seed if so.seed is not None else sf.search.seed,
+        population_size=population, seeds=seeds, objectives=list(sf.objectives), early_stopping=early,
+        resources=resources, max_concurrent=max_concurrent, storage=sf.search.storage, retries=sf.retries,
+        kind=kind, steps=int(getattr(probe, "steps", 0)), eval_protocol=str(getattr(probe, "eval_protocol", "fast")),
+        description=sf.description, source=label, source_text=text,
+    )
+    study.resolved = _as_dict(study)
+    return study
+
+
+def _check_configs(cfg_cls, budget, fixed, space, seed, origin, fail) -> None:
+    try:
+        cfg_cls.from_preset(budget, **fixed, **_first_point(space), seed=seed)
+    except (ConfigError, TypeError, ValueError) as e:
+        # a ConfigError reads "Config.<field>: why"; point at the line of the study that set the field
+        m = re.match(r"^\w+\.(\w+): (.*)$", str(e), re.S)
+        if m and m.group(1) in origin:
+            raise fail(origin[m.group(1)], m.group(2)) from None
+        raise fail("fixed", str(e)) from None
+    for name, spec in space.items():
+        points = spec.grid() or [spec.low, spec.high]
+        for value in points:
+            try:
+                cfg_cls.from_preset(budget, **fixed, **{**_first_point(space), name: value}, seed=seed)
+            except (ConfigError, TypeError, ValueError) as e:
+                raise fail(f"search.space.{name}", f"value {value!r} gives an invalid config: {e}") from None
+
+
+def _first_point(space) -> dict[str, Any]:
+    return {n: (s.grid() or [s.low])[0] for n, s in space.items()}
+
+
+def _as_dict(study: Study) -> dict[str, Any]:
+    """The resolved study in the study-file format (preset applied, no `presets`)."""
+    out = {
+        "name": study.name, "description": study.description, "kind": study.kind, "model": study.model,
+        "preset": study.preset, "budget": study.budget, "source": study.source,
+        "fixed": copy.deepcopy(study.fixed),
+        "search": {"sampler": study.sampler,
+                   "space": {n: s.model_dump(exclude_none=True) for n, s in study.space.items()},
+                   "n_trials": study.n_trials, "seed": study.sampler_seed,
+                   "population_size": study.population_size, "storage": study.storage},
+        "steps": study.steps,
+        "seeds": list(study.seeds),
+        "objectives": [o.model_dump() for o in study.objectives],
+        "early_stopping": study.early_stopping.model_dump() if study.early_stopping else None,
+        "resources": study.resources.model_dump(), "max_concurrent": study.max_concurrent,
+        "retries": study.retries,
+    }
+    out["search"] = {k: v for k, v in out["search"].items() if v is not None}
+    return out
+
+
+def _label(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _format_validation(label: str, error: ValidationError) -> str:
+    lines = []
+    for err in error.errors():
+        loc = list(err["loc"])
+        # drop the union tag pydantic inserts after a parameter name: space.lambda_h.log_float.low
+        loc = [p for i, p in enumerate(loc) if not (p in PARAM_TAGS and i >= 2 and loc[i - 2] == "space")]
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif err["type"] == "union_tag_invalid":
+            msg = f"unknown parameter type {err.get('input', {}).get('type')!r}; use one of {list(PARAM_TAGS)}" \
+                if isinstance(err.get("input"), dict) else msg
+        elif err["type"] == "union_tag_not_found":
+            msg = f"missing `type` ({' | '.join(PARAM_TAGS)})"
+        lines.append(f"{where}: {msg}")
+    first, rest = lines[0], lines[1:]
+    more = "".join(f"\n  also {line}" for line in rest[:5])
+    return f"{label}: {first}{more}"

@@ -1,0 +1,348 @@
+"""Run a study: ``python -m orchestrator.study NAME|PATH [options]``.
+
+    python -m orchestrator.study --list
+    python -m orchestrator.study ablation_dims --preset smoke
+    python -m orchestrator.study loss_weights --preset paper --address auto --max-concurrent 8
+    python -m orchestrator.study studies/my.yaml --out runs/my --dashboard
+
+The run folder (default ``runs/<study>-<preset>``) gets ``study.yaml`` (the study as run, preset
+applied), ``meta.json``, ``optuna.db``, ``results.csv``, ``curves.csv``, ``trials/<number>/`` and,
+when the report module is there, ``report.html``. Running the same command again continues the
+study: finished trials are kept, unfinished ones run; ``--fresh`` starts over.
+
+Example (Python):
+    >>> run = run_study("ablation_dims", preset="smoke")          # doctest: +SKIP
+    >>> run.results[["n_compare_dims", "mig"]]                      # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from did_core.models import ModelSpec
+
+from .environment import capture
+from .results import best_configurations, format_params, write_results
+from .schema import Study, StudyError, find_study_file, list_studies, load_study
+from .search import OptunaSearcher, Recorder, open_study, recover, remaining_trials, storage_url
+
+RUN_FILES = ("study.yaml", "meta.json", "optuna.db", "results.csv", "curves.csv")
+
+
+@dataclass
+class StudyRun:
+    """What :func:`run_study` returns."""
+
+    study: Study
+    run_dir: Path
+    storage: str
+    results: pd.DataFrame
+    best: pd.DataFrame  # best_configurations(results)
+    interrupted: bool  # the session ended before every planned trial finished
+    wall_s: float
+
+
+def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path | None = None,
+              address: str | None = None, max_concurrent: int | None = None, dashboard: bool = False,
+              fresh: bool = False, storage: str | None = None, model: ModelSpec | None = None,
+              report: bool = True, log=print) -> StudyRun:
+    """Run (or continue) a study and return its tables. ``model`` replaces the registry lookup of
+    the study's model (tests and benchmarks inject a toy model this way); ``report=False`` skips
+    report.html."""
+    t0 = time.time()
+    study = load_study(name_or_path, preset, model=model)
+    if storage:
+        study.storage = study.resolved["search"]["storage"] = storage
+    run_dir = Path(out or Path("runs") / study.run_name).resolve()
+    if fresh:
+        _clear_run_dir(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock(run_dir)
+    try:
+        return _run(study, run_dir, address, max_concurrent, dashboard, fresh, model, report, log, t0)
+    finally:
+        lock.close()
+
+
+def _run(study, run_dir, address, max_concurrent, dashboard, fresh, model, report, log, t0) -> StudyRun:
+    (run_dir / "study.yaml").write_text(
+        f"# {study.name} as run with preset {study.preset!r} (from {study.source})\n"
+        + yaml.safe_dump(study.resolved, sort_keys=False))
+    url = storage_url(study, run_dir)
+    ostudy = open_study(study, run_dir, fresh=fresh)
+    for old, _ in recover(ostudy, study):
+        log(f"trial {old} was interrupted by the previous run; its configuration is queued again")
+    todo = remaining_trials(ostudy, study)
+    done_before = len(write_results(run_dir, ostudy))
+    meta = _start_meta(run_dir, study, url)
+    log(f"study {study.name!r}, preset {study.preset!r} (model {study.model!r}, budget {study.budget!r}, "
+        f"{study.steps} steps per trial): {study.planned_trials} trials planned, {done_before} already finished, "
+        f"{todo} to run\nrun folder: {run_dir}")
+
+    if todo > 0:
+        _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, model, meta, log)
+    recover(ostudy, study)  # trials a Ctrl-C stopped: marked interrupted and queued again
+    interrupted = remaining_trials(ostudy, study) > 0
+
+    df = write_results(run_dir, ostudy)
+    meta["sessions"][-1].update(finished=_now(), interrupted=interrupted)
+    _write_json(run_dir / "meta.json", meta)
+    objectives = [(o.metric, o.direction) for o in study.objectives]
+    best = best_configurations(df, objectives)
+    if report:
+        _build_report(run_dir, log)
+    _summary(study, run_dir, url, df, best, interrupted, log)
+    return StudyRun(study=study, run_dir=run_dir, storage=url, results=df, best=best,
+                    interrupted=interrupted, wall_s=time.time() - t0)
+
+
+def _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, model, meta, log) -> None:
+    """One Ray Tune session over the remaining trials (a first Ctrl-C ends it early, gracefully)."""
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from .trainable import run_trial
+
+    # progress reports carry losses, not the early-stopping score: let Tune accept them
+    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+    # the Recorder prints one line per finished trial; Tune's own tables and warnings stay quiet
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
+    started_ray = False
+    if not ray.is_initialized():
+        kw: dict[str, Any] = {"address": address} if address else {
+            "include_dashboard": dashboard, "dashboard_host": "127.0.0.1"}
+        ctx = ray.init(**kw, log_to_driver=False, configure_logging=True, logging_level="WARNING")
+        started_ray = True
+        if dashboard:
+            url = getattr(ctx, "dashboard_url", None)
+            log(f"Ray dashboard: http://{url} (bound to 127.0.0.1; from another machine use "
+                f"ssh -L 8265:127.0.0.1:8265 this-host)" if url else "Ray dashboard: not available")
+    try:
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        res = study.resources
+        max_cpu = max((n["Resources"].get("CPU", 0) for n in nodes), default=0)
+        has_gpu = any(n["Resources"].get("GPU", 0) for n in nodes)
+        if res.cpus > max_cpu:
+            raise StudyError(f"{study.source}: resources.cpus: {res.cpus} CPUs per trial, but the largest Ray "
+                             f"node has {max_cpu:g}")
+        gpus = res.gpus if has_gpu else 0.0
+        # as many trials at once as the cluster holds (Tune would otherwise start one actor at a time)
+        total = ray.cluster_resources()
+        slots = int(total.get("CPU", 1) // res.cpus)
+        if gpus:
+            slots = min(slots, int(total.get("GPU", 0) // gpus))
+        max_concurrent = max_concurrent or study.max_concurrent or max(1, slots)
+        meta["sessions"][-1]["ray"] = {"address": address or "local", "nodes": len(nodes),
+                                       "resources": total, "gpus_per_trial": gpus,
+                                       "max_concurrent": max_concurrent}
+        _write_json(run_dir / "meta.json", meta)
+
+        fixed = dict(study.fixed)
+        fields = set(getattr(model, "config_cls", None).field_names() if model else _config_fields(study.model))
+        if "num_threads" in fields and "num_threads" not in fixed:
+            fixed["num_threads"] = max(1, int(res.cpus))
+        if "gpu_memory_fraction" in fields and "gpu_memory_fraction" not in fixed and 0 < gpus < 1:
+            fixed["gpu_memory_fraction"] = gpus
+        base = {"model": study.model, "budget": study.budget, "fixed": fixed, "run_dir": str(run_dir)}
+
+        scheduler = None
+        es = study.early_stopping
+        if es is not None:
+            scheduler = ASHAScheduler(time_attr="step", metric=es.metric, mode=es.mode,
+                                      max_t=max(study.steps, es.grace_period), grace_period=es.grace_period,
+                                      reduction_factor=es.reduction_factor, brackets=es.brackets,
+                                      stop_last_trials=False)
+        trainable = tune.with_parameters(run_trial, model=model) if model is not None else run_trial
+        trainable = tune.with_resources(trainable, {"cpu": res.cpus, "gpu": gpus})
+        session = dt.datetime.now().strftime("session-%Y%m%d-%H%M%S")
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=OptunaSearcher(ostudy, study, base), scheduler=scheduler, num_samples=todo,
+                max_concurrent_trials=max_concurrent, reuse_actors=True,
+                trial_name_creator=lambda t: f"trial_{t.config['number']}",
+                trial_dirname_creator=lambda t: f"trial_{t.config['number']}"),
+            run_config=tune.RunConfig(
+                name=session, storage_path=str(run_dir / "ray"), verbose=0,
+                callbacks=[Recorder(ostudy, study, run_dir, log=log)],
+                failure_config=tune.FailureConfig(max_failures=study.retries),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+        )
+        tuner.fit()
+        return False
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _config_fields(model_name: str) -> list[str]:
+    from did_core.models import get_model
+
+    return get_model(model_name).config_cls.field_names()
+
+
+def _summary(study, run_dir, url, df, best, interrupted, log) -> None:
+    counts = df["status"].value_counts().to_dict() if not df.empty else {}
+    lines = ["", f"=== {study.name} ({study.preset}) ===",
+             f"trials: {len(df)} of {study.planned_trials} finished "
+             f"({', '.join(f'{v} {k}' for k, v in sorted(counts.items())) or 'none'})"]
+    if interrupted:
+        lines.append("INTERRUPTED: not every planned trial finished; run the same command again to continue")
+    if not best.empty:
+        top = best.iloc[0]
+        m = study.objectives[0].metric
+        lines.append(f"best configuration ({'by ' + m if len(study.objectives) == 1 else 'first objective'}): "
+                     f"{format_params(top)}")
+        for o in study.objectives:
+            if f"{o.metric}_mean" in top:
+                std = top[f"{o.metric}_std"]
+                lines.append(f"  {o.metric} = {top[f'{o.metric}_mean']:.4g}"
+                             + (f" ± {std:.2g}" if pd.notna(std) else "") + f" over {int(top['n_seeds'])} seed(s)")
+        if "pareto" in best:
+            lines.append(f"  {int(best['pareto'].sum())} configuration(s) on the Pareto front (see results.csv)")
+    failed = df[df["status"] == "FAIL"] if not df.empty else df
+    for _, r in failed.head(5).iterrows():
+        lines.append(f"failed: trial {r['trial']} ({format_params(r)}, seed {r['seed']}): {r['error']}")
+    lines += [f"results:  {run_dir / 'results.csv'}  (one row per trial)",
+              f"curves:   {run_dir / 'curves.csv'}",
+              f"trials:   {run_dir / 'trials'}/<trial>/"]
+    if (run_dir / "report.html").exists():
+        lines.append(f"report:   {run_dir / 'report.html'}")
+    lines.append(f"optuna:   optuna-dashboard {url} --host 127.0.0.1   (then open http://127.0.0.1:8080)")
+    if study.budget != "paper":
+        lines.append(f"WARNING: these scores come from the small {study.budget!r} budget ({study.steps} steps per "
+                     f"trial). They are NOT comparable with 'paper'-budget scores or the paper's numbers; "
+                     f"they show that the pipeline works, not how good a setting is.")
+    log("\n".join(lines))
+
+
+def _build_report(run_dir: Path, log) -> None:
+    try:
+        from . import report
+    except ImportError:
+        return
+    build = getattr(report, "build_report", None)
+    if build is None:
+        return
+    try:
+        build(run_dir)
+    except Exception as e:  # the study's results are written; a report problem must not hide them
+        log(f"report: could not be built ({type(e).__name__}: {e})")
+
+
+def _start_meta(run_dir: Path, study: Study, url: str) -> dict:
+    path = run_dir / "meta.json"
+    meta = json.loads(path.read_text()) if path.exists() else {}
+    if not meta:
+        meta = {"study": study.name, "preset": study.preset, "budget": study.budget, "model": study.model,
+                "kind": study.kind, "source": study.source, "storage": url, "optuna_study": study.run_name,
+                "planned_trials": study.planned_trials, "started": _now(), "sessions": []}
+    env = capture()
+    meta.update(host=env["host"], gpus=env["gpus"], packages=env["packages"], git=env["git"],
+                python=env["python"], platform=env["platform"])
+    meta["sessions"].append({"started": _now(), "command": sys.argv, "host": env["host"], "git": env["git"]})
+    _write_json(path, meta)
+    return meta
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def _now() -> str:
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _lock(run_dir: Path):
+    f = open(run_dir / ".lock", "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise StudyError(f"{run_dir}: another process is running this study; wait for it or stop it") from None
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
+
+
+def _clear_run_dir(run_dir: Path) -> None:
+    """``--fresh``: empty a run folder, refusing folders that do not look like one."""
+    if not run_dir.exists():
+        return
+    entries = list(run_dir.iterdir())
+    if entries and not any((run_dir / f).exists() for f in RUN_FILES):
+        raise StudyError(f"--fresh: {run_dir} is not empty and does not look like a run folder; not deleting it")
+    lock = _lock(run_dir)
+    try:
+        for p in entries:
+            if p.name == ".lock":
+                continue
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    finally:
+        lock.close()
+
+
+def _list(out=print) -> None:
+    for name in list_studies():
+        try:
+            raw = yaml.safe_load(find_study_file(name).read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            raw = {}
+        desc = str(raw.get("description", "")).strip().splitlines()
+        presets = sorted({"smoke", "quick", "paper"} | set(raw.get("presets") or {}))
+        out(f"{name:<16} {desc[0] if desc else ''}\n{'':<16} presets: {', '.join(presets)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m orchestrator.study", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("study", nargs="?", help="a built-in study name (see --list) or a path to a study file")
+    ap.add_argument("--list", action="store_true", help="list the built-in studies and exit")
+    ap.add_argument("--preset", default="smoke", help="budget preset: smoke, quick, paper, or one the study defines")
+    ap.add_argument("--out", help="run folder (default runs/<study>-<preset>)")
+    ap.add_argument("--address", help="join this Ray cluster (e.g. auto, or HEAD_IP:6379) instead of starting one")
+    ap.add_argument("--max-concurrent", type=int, help="at most this many trials at once")
+    ap.add_argument("--dashboard", action="store_true", help="start the Ray dashboard on 127.0.0.1")
+    ap.add_argument("--fresh", action="store_true", help="delete what an earlier run left and start over")
+    ap.add_argument("--storage", help="Optuna storage URL (default sqlite:///RUN_DIR/optuna.db)")
+    args = ap.parse_args(argv)
+    if args.list:
+        _list()
+        return 0
+    if not args.study:
+        ap.error("name a study (or use --list)")
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        ap.error("--max-concurrent must be >= 1")
+    try:
+        run = run_study(args.study, preset=args.preset, out=args.out, address=args.address,
+                        max_concurrent=args.max_concurrent, dashboard=args.dashboard, fresh=args.fresh,
+                        storage=args.storage)
+    except StudyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; run the same command again to continue the study", file=sys.stderr)
+        return 130
+    return 1 if run.interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

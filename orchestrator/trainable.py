@@ -1,0 +1,127 @@
+"""A registered model as a Ray Tune function trainable.
+
+The Tune config of a trial (built by :mod:`orchestrator.search`) says which model, which budget,
+the fixed and searched Config fields, the seed and the Optuna trial number. The trainable builds
+the model's Config, runs ``train(config, out_dir=RUN_DIR/trials/<number>)`` and turns its events
+into ``tune.report`` calls:
+
+- progress: ``loss/<name>`` for each loss, ``images_per_sec``
+- eval:     ``<protocol>/<score>`` (``fast/mig``), which early stopping reads, with a checkpoint
+- final:    ``<score>`` (plain names) and ``final = 1``
+
+Every report also carries ``step``, ``node`` (the Ray node id) and ``host``.
+
+Example:
+    >>> from ray import tune
+    >>> tuner = tune.Tuner(tune.with_parameters(run_trial, model=None), param_space={...})  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+
+from did_core.models import ModelSpec, get_model
+
+from .environment import capture
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def build_config(model: ModelSpec, trial: dict[str, Any]):
+    """The model Config of one trial: budget preset, then fixed fields, searched fields, seed."""
+    return model.config_cls.from_preset(trial["budget"], **{**trial["fixed"], **trial["params"]},
+                                        seed=trial["seed"])
+
+
+def run_trial(trial: dict[str, Any], model: ModelSpec | None = None) -> None:
+    """Train one configuration and report to Ray Tune (see the module docstring)."""
+    model = model or get_model(trial["model"])
+    run_dir = Path(trial["run_dir"])
+    out = run_dir / "trials" / str(trial["number"])
+    out.mkdir(parents=True, exist_ok=True)
+    _restore_checkpoint(out, run_dir, trial.get("resumed_from"))
+    config = build_config(model, trial)
+    node = ray.get_runtime_context().get_node_id()
+    where = {"node": node, "host": socket.gethostname(), "trial_started": time.time()}
+    (out / "trial.json").write_text(json.dumps({
+        "number": trial["number"], "config_id": trial["config_id"], "seed": trial["seed"],
+        "params": trial["params"], "model": model.name, "budget": trial["budget"],
+        "config": config.to_dict(), "resumed_from": trial.get("resumed_from"),
+        **where, "environment": capture(),
+    }, indent=1, default=str))
+
+    try:
+        _train(model, config, out, where)
+    except Exception as e:
+        # the model's exception may not pickle (Ray copies it); pass it on as text
+        (out / "error.txt").write_text(traceback.format_exc())
+        raise TrialFailed(f"{type(e).__name__}: {e}") from None
+
+
+class TrialFailed(RuntimeError):
+    """A trial's training raised; the message is ``"<ExceptionType>: <message>"``."""
+
+
+def _train(model: ModelSpec, config, out: Path, where: dict[str, Any]) -> None:
+    finished = False
+    for event in model.train(config, out_dir=out, resume=True):
+        metrics: dict[str, Any] = {"step": int(event["step"]), **where}
+        kind = event["kind"]
+        if kind == "progress":
+            metrics.update({f"loss/{k}": float(v) for k, v in event["losses"].items()})
+            if event.get("images_per_sec") is not None:
+                metrics["images_per_sec"] = float(event["images_per_sec"])
+            tune.report(metrics)
+        elif kind == "eval":
+            metrics.update({f"{event['protocol']}/{k}": float(v) for k, v in event["scores"].items()})
+            _report_with_checkpoint(metrics, out if event.get("checkpoint") else None)
+        elif kind == "final":
+            metrics.update({k: float(v) for k, v in event["scores"].items()})
+            metrics["final"] = 1
+            metrics["final_protocol"] = event.get("protocol")
+            tune.report(metrics)
+            finished = True
+    if not finished:
+        raise RuntimeError(f"model {model.name!r} stopped without a final event")
+
+
+def _report_with_checkpoint(metrics: dict[str, Any], out: Path | None) -> None:
+    """Report, handing Tune a copy of just the model checkpoint (not the whole trial folder)."""
+    if out is None or not (out / CHECKPOINT).exists():
+        tune.report(metrics)
+        return
+    with tempfile.TemporaryDirectory(prefix=".ckpt-", dir=out) as tmp:
+        try:
+            (Path(tmp) / CHECKPOINT).hardlink_to(out / CHECKPOINT)
+        except OSError:
+            shutil.copy2(out / CHECKPOINT, Path(tmp) / CHECKPOINT)
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
+def _restore_checkpoint(out: Path, run_dir: Path, resumed_from: int | None) -> None:
+    """Put a checkpoint to resume from into the trial folder, when there is one and none is there.
+
+    Tune's own checkpoint comes first (a retried trial, possibly on another node); then the
+    folder of the interrupted trial this one replaces.
+    """
+    if (out / CHECKPOINT).exists():
+        return
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            if (Path(d) / CHECKPOINT).exists():
+                shutil.copy2(Path(d) / CHECKPOINT, out / CHECKPOINT)
+                return
+    if resumed_from is not None:
+        old = run_dir / "trials" / str(resumed_from) / CHECKPOINT
+        if old.exists():
+            shutil.copy2(old, out / CHECKPOINT)

@@ -1,0 +1,87 @@
+"""Open generated reports in a real headless Chromium: no JavaScript error, every figure drawn.
+
+The report records its own JavaScript errors and counts its drawn figures into
+``#report-status`` (orchestrator/report_html.py); Chromium's ``--dump-dom`` gives the page after
+its scripts ran. Screenshots are kept in runs/test-artifacts/. CI installs Chromium with
+.ci/install_chromium.sh; without it these tests are skipped.
+"""
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from orchestrator.report import build_report
+from orchestrator.report_synthetic import make_run_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "runs" / "test-artifacts"
+CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
+                 if p and Path(p).exists()), None)
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (install it: .ci/install_chromium.sh)")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--hide-scrollbars", "--virtual-time-budget=20000"]
+
+
+def chromium(page: Path, profile: Path, *extra: str) -> str:
+    done = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def page_status(page: Path, profile: Path) -> dict[str, str]:
+    """The attributes of #report-status after the page's scripts ran."""
+    dom = chromium(page, profile, "--dump-dom")
+    tag = re.search(r'<div id="report-status"([^>]*)>', dom)
+    assert tag, "no #report-status in the rendered page"
+    return {k: html.unescape(v) for k, v in re.findall(r'(data-[\w-]+)="([^"]*)"', tag.group(1))}
+
+
+def screenshot(page: Path, profile: Path, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    out = ARTIFACTS / name
+    out.unlink(missing_ok=True)
+    chromium(page, profile, f"--screenshot={out}", "--window-size=1400,4000")
+    assert out.exists() and out.stat().st_size > 50_000, f"no screenshot at {out}"
+    return out
+
+
+@pytest.mark.parametrize("kind", ["ablation", "search"])
+def test_report_renders_in_chromium(kind, tmp_path):
+    run_dir = make_run_folder(tmp_path / "run", kind=kind, seeds=2, n_trials=24, objectives=2 if kind == "search" else 1)
+    page = build_report(run_dir)
+    status = page_status(page, tmp_path / "profile")
+    assert status["data-checked"] == "yes", "the page's check script never ran"
+    assert status["data-errors"] == ""
+    assert int(status["data-expected"]) >= 3
+    assert status["data-figures"] == status["data-rendered"] == status["data-expected"]
+    assert int(status["data-images"]) >= 1 and status["data-images-loaded"] == status["data-images"]
+    shot = screenshot(page, tmp_path / "profile", f"report_{kind}.png")
+    print(f"screenshot: {shot}")
+
+
+def test_report_without_finished_trials_renders(tmp_path):
+    page = build_report(make_run_folder(tmp_path / "run", seeds=1, fail_trials=tuple(range(5))))
+    status = page_status(page, tmp_path / "profile")
+    assert status["data-checked"] == "yes" and status["data-errors"] == ""
+    assert status["data-figures"] == status["data-rendered"] == status["data-expected"]
+
+
+def test_the_check_sees_a_javascript_error_and_an_undrawn_figure(tmp_path):
+    page = build_report(make_run_folder(tmp_path / "run", seeds=1, fail_trials=()))
+    broken = tmp_path / "broken.html"
+    text = page.read_text()
+    # break the first figure's data and add a script that throws
+    text, n = re.subn(r'Plotly\.newPlot\(\s*"fig1"', 'Plotly.newPlot("no-such-div"', text, count=1)
+    assert n == 1
+    text = text.replace("</body>", "<script>throw new Error('injected failure');</script></body>")
+    broken.write_text(text)
+    status = page_status(broken, tmp_path / "profile")
+    assert "injected failure" in status["data-errors"]
+    assert int(status["data-rendered"]) == int(status["data-expected"]) - 1
