@@ -98,7 +98,7 @@ def _leaderboard_html(run: RunData, board) -> str:
                "over seeds (finished trials only; no ± where one seed finished). ★ = the objective.</p>")
     more = (f'<p class="muted">… and {len(board) - MAX_LEADERBOARD} more configurations (results.csv has them '
             "all).</p>" if len(board) > MAX_LEADERBOARD else "")
-    return caption + table(headers, rows, ["best"] + [""] * (len(rows) - 1)) + more
+    return caption + table(headers, rows, ["best"] + [""] * (len(rows) - 1), cls="scores") + more
 
 
 def _ablation_section(page: Page, run: RunData) -> None:
@@ -107,15 +107,17 @@ def _ablation_section(page: Page, run: RunData) -> None:
     fig = page.figure(ablation_figure(run, default))
     tests = ablation_tests(run, default)
     settings = list(dict.fromkeys(c.setting for c in tests))
+    untestable = bool(tests) and all(c.note == "n too small" for c in tests)
     rows = []
     for s in settings:
         row = [s]
         for score in run.scores:
             c = next(c for c in tests if c.setting == s and c.score == score)
+            diff = "–" if math.isnan(c.diff) else f"Δ {_tidy(c.diff):+.3g}"
             if c.note:
-                row.append(f"Δ {_fmt(c.diff, 3)}; {c.note} (n={c.n} vs {c.n_default})")
+                row.append(diff if untestable else f"{diff}; {c.note} (n={c.n} vs {c.n_default})")
                 continue
-            text = f"Δ {c.diff:+.3g}; p = {c.p:.2g} (Holm {c.p_holm:.2g}), n={c.n} vs {c.n_default}"
+            text = f"{diff}; p = {c.p:.2g} (Holm {c.p_holm:.2g}), n={c.n} vs {c.n_default}"
             row.append(Raw(f'<span class="sig">{esc(text)}</span>') if c.p_holm < 0.05 else text)
         rows.append(row)
     explain = (f"<p>Default setting: <b>{esc(param)}={esc(default)}</b> — {esc(source)}. Each other setting is "
@@ -123,14 +125,27 @@ def _ablation_section(page: Page, run: RunData) -> None:
                "− default mean. Holm = p adjusted for testing every setting of that score; bold red where the "
                "adjusted p &lt; 0.05. With 2–3 seeds only large effects can reach significance: a high p "
                "means 'not distinguishable from seed noise', not 'no effect'.</p>")
+    if untestable:
+        explain += ('<div class="note">n too small: one finished seed per setting, so no test can separate an '
+                    "effect from seed noise. Only the differences are shown; run a preset with at least 2 seeds "
+                    "per setting.</div>")
     page.section(f"Ablation: scores against {param}", fig, explain,
-                 table([param, *run.scores], rows) if rows else "<p>Only one setting finished.</p>")
+                 table([param, *run.scores], rows, cls="scores") if rows else "<p>Only one setting finished.</p>")
+
+
+def _tidy(x: float) -> float:
+    """Differences of equal floats print as 0, not 8.7e-19."""
+    return 0.0 if abs(x) < 1e-12 else x
 
 
 def _search_section(page: Page, run: RunData) -> None:
     blocks = [f'<p class="muted">Parameter importances: {esc(IMPORTANCE_EVALUATOR)}, fixed so that the numbers do '
               "not change with an Optuna upgrade. Importances and plots use every completed Optuna trial "
               "(each seed its own point).</p>"]
+    n_done = int((run.results["status"] == "finished").sum()) if not run.results.empty else 0
+    if n_done < 20:
+        blocks.append(f'<div class="note">Only {n_done} finished trials: importances, slices and the contour rest on '
+                      "too few points to be trusted; read them as a check that the pipeline works.</div>")
     for title, fig in search_figures(run):
         blocks.append(page.figure(fig) if not isinstance(fig, str) else f'<div class="note">{esc(title)}: {esc(fig)}</div>')
     page.section("Search", *blocks)
@@ -165,7 +180,7 @@ def _traversal_section(page: Page, run: RunData) -> None:
         caption = f"trial {trial} ({why}): {config_label(row, run.params)}, seed {row.get('seed', '?')}"
         if run.objectives:
             caption += f", {run.objectives[0][0]} = {_fmt(row.get(run.objectives[0][0]))}"
-        blocks.append(image(png, caption) if png.exists() else f'<div class="note">{esc(caption)}: no traversal.png</div>')
+        blocks.append(image(png, caption, thumb=trial != best) if png.exists() else f'<div class="note">{esc(caption)}: no traversal.png</div>')
     intro = ('<p class="muted">Each row moves one latent dimension across its range with the others fixed: a '
              "disentangled model changes one factor of the image per row.</p>")
     gallery = f'<div class="gallery">{"".join(blocks)}</div>' if blocks else '<p class="muted">No finished trial.</p>'

@@ -23,12 +23,12 @@ CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1400px;padding:0 24px 48px;color:#222}
 h1{margin-top:24px}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:40px}
 table{border-collapse:collapse;margin:8px 0;font-size:14px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f4f4f4}td{white-space:nowrap}td pre{white-space:pre-wrap}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f4f4f4}table.scores td{white-space:nowrap}td pre{white-space:pre-wrap}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.best td{background:#eef7ee}.sig{font-weight:bold;color:#a01010}
 .note{background:#fff6e0;border-left:4px solid #e0a000;padding:8px 12px;margin:8px 0}
 .bad{background:#fde8e8;border-left:4px solid #c00000;padding:8px 12px;margin:8px 0}
 pre{background:#f7f7f7;padding:10px;overflow-x:auto;font-size:13px;max-height:600px}
-nav a{margin-right:14px}.gallery{display:flex;flex-wrap:wrap;gap:20px}figure{margin:12px 0;max-width:660px}figure img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}
+nav a{margin-right:14px}.gallery{display:flex;flex-wrap:wrap;gap:20px}figure{margin:12px 0;max-width:660px}figure.thumb{max-width:400px}figure img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}
 .muted{color:#666;font-size:13px}#report-status{margin-top:32px;color:#666;font-size:13px}
 """
 
@@ -62,15 +62,15 @@ def esc(x) -> str:
     return html.escape(str(x))
 
 
-def table(headers: list[str], rows: list[list], row_classes: list[str] | None = None) -> str:
+def table(headers: list[str], rows: list[list], row_classes: list[str] | None = None, cls: str = "") -> str:
     """A plain HTML table; cells are escaped unless given as ``Raw``; numbers are right-aligned."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = []
     for i, row in enumerate(rows):
-        cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
-        cells = "".join(_cell(c) for c in row)
-        body.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        row_cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
+        body.append(f"<tr{row_cls}>{''.join(_cell(c) for c in row)}</tr>")
+    table_cls = f' class="{cls}"' if cls else ""
+    return f"<table{table_cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 class Raw(str):
@@ -85,9 +85,9 @@ def _cell(c) -> str:
     return f"<td>{esc(c)}</td>"
 
 
-def image(path: Path, caption: str) -> str:
+def image(path: Path, caption: str, thumb: bool = False) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return (f'<figure><img class="report-img" alt="{esc(caption)}" src="data:image/png;base64,{data}">'
+    return (f'<figure{" class=thumb" if thumb else ""}><img class="report-img" alt="{esc(caption)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{esc(caption)}</figcaption></figure>")
 
 

@@ -44,13 +44,15 @@ def search_scores(lambda_h: float, lambda_enc: float, contrast: str, seed: int) 
 
 def make_run_folder(out: str | Path, kind: str = "ablation", seeds: int = 3, n_trials: int = 40,
                     fail_trials: tuple[int, ...] = (1,), steps: int = 20, log_points: int = 11,
-                    images: bool = True, objectives: int = 1, default: int | None = None) -> Path:
+                    images: bool = True, objectives: int = 1, default: int | None = None,
+                    noisy_images_px: int = 0) -> Path:
     """Write study.yaml, meta.json, optuna.db, results.csv, curves.csv and trials/<n>/ under ``out``.
 
     ``kind="ablation"``: a grid over n_compare_dims x seeds (``n_trials`` ignored). ``kind="search"``: TPE over
     lambda_h, lambda_enc, contrast for ``n_trials`` trials, seeds cycled. ``fail_trials`` raise inside the
     objective (recorded as failed, with their error). ``objectives=2`` adds gaussian_tc (minimise). Curves: 3 losses
-    at ``log_points`` steps, and fast/mig + fast/sap at 3 evaluations. ``default`` names the ablation's default.
+    at ``log_points`` steps, and fast/mig + fast/sap at 3 evaluations. ``default`` names the ablation's default;
+    ``noisy_images_px`` > 0 makes each traversal.png that many pixels square of incompressible noise.
     """
     out = Path(out)
     (out / "trials").mkdir(parents=True, exist_ok=True)
@@ -120,7 +122,10 @@ def make_run_folder(out: str | Path, kind: str = "ablation", seeds: int = 3, n_t
         (tdir / "config.json").write_text(json.dumps({"model": "did", **params, "seed": seed,
                                                       "final_protocol": "dlib", "eval_protocol": "fast"}))
         (tdir / "scores.json").write_text(json.dumps(scores))
-        if images:
+        if images and noisy_images_px:  # worst case for the file size: a PNG that does not compress
+            noise = np.random.default_rng(trial.number).integers(0, 256, (noisy_images_px, noisy_images_px))
+            Image.fromarray(noise.astype(np.uint8)).save(tdir / "traversal.png")
+        elif images:
             _traversal(trial.number).save(tdir / "traversal.png")
         values = [scores[o["metric"]] for o in objective_spec]
         return values if len(values) > 1 else values[0]

@@ -6,7 +6,10 @@ under its new number). Its columns, in order:
 
     trial, config_id, seed, status (COMPLETE | FAIL | PRUNED), params_<name> ...,
     final scores by plain name (mig ...), last in-training scores (fast/mig ...),
-    step, duration_s, node, host, started, finished, resumed_from, error
+    step, final_protocol, duration_s, node, host, started, finished, resumed_from, error
+
+Final scores carry no prefix whatever their protocol; ``final_protocol`` (and meta.json) says
+which one (``dlib`` for the quick / paper budgets, ``fast`` for smoke).
 
 ``curves.csv`` is appended while trials run: ``trial, step, name, value`` with names
 ``loss/<loss>``, ``<protocol>/<score>`` and ``images_per_sec``.
@@ -51,7 +54,7 @@ def results_table(study: optuna.Study) -> pd.DataFrame:
         # when the trainable started (the Optuna start is when the trial was handed to Ray)
         started = dt.datetime.fromtimestamp(a["started_at"]) if a.get("started_at") else t.datetime_start
         row.update({
-            "step": a.get("step"), "duration_s": duration, "node": a.get("node"), "host": a.get("host"),
+            "step": a.get("step"), "final_protocol": a.get("final_protocol"), "duration_s": duration, "node": a.get("node"), "host": a.get("host"),
             "started": started.isoformat(timespec="seconds") if started else None,
             "finished": t.datetime_complete.isoformat(timespec="seconds") if t.datetime_complete else None,
             "resumed_from": a.get("resumed_from"), "error": a.get("error"),
@@ -61,7 +64,7 @@ def results_table(study: optuna.Study) -> pd.DataFrame:
     if df.empty:
         return pd.DataFrame(columns=["trial", "config_id", "seed", "status", "error"])
     first = ["trial", "config_id", "seed", "status"] + sorted(c for c in df if c.startswith("params_"))
-    last = ["step", "duration_s", "node", "host", "started", "finished", "resumed_from", "error"]
+    last = ["step", "final_protocol", "duration_s", "node", "host", "started", "finished", "resumed_from", "error"]
     scores = [c for c in df if c not in first and c not in last]
     scores = sorted((c for c in scores if "/" not in c)) + sorted(c for c in scores if "/" in c)
     return df[first + scores + last].sort_values("trial").reset_index(drop=True)

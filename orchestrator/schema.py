@@ -295,6 +295,7 @@ class Study:
     kind: str
     steps: int = 0  # generator steps of one trial (from the budget and `fixed`)
     eval_protocol: str = "fast"  # the protocol of in-training scores
+    final_protocol: str = "dlib"  # the protocol of the final scores
     description: str = ""
     source: str = ""  # the file it came from
     source_text: str = ""
@@ -489,6 +490,7 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
         population_size=population, seeds=seeds, objectives=list(sf.objectives), early_stopping=early,
         resources=resources, max_concurrent=max_concurrent, storage=sf.search.storage, retries=sf.retries,
         kind=kind, steps=int(getattr(probe, "steps", 0)), eval_protocol=str(getattr(probe, "eval_protocol", "fast")),
+        final_protocol=str(getattr(probe, "final_protocol", "dlib")),
         description=sf.description, source=label, source_text=text,
     )
     study.resolved = _as_dict(study)
@@ -527,7 +529,7 @@ def _as_dict(study: Study) -> dict[str, Any]:
                    "space": {n: s.model_dump(exclude_none=True) for n, s in study.space.items()},
                    "n_trials": study.n_trials, "seed": study.sampler_seed,
                    "population_size": study.population_size, "storage": study.storage},
-        "steps": study.steps,
+        "steps": study.steps, "eval_protocol": study.eval_protocol, "final_protocol": study.final_protocol,
         "seeds": list(study.seeds),
         "objectives": [o.model_dump() for o in study.objectives],
         "early_stopping": study.early_stopping.model_dump() if study.early_stopping else None,

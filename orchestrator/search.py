@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 import warnings
 from pathlib import Path
@@ -234,6 +233,7 @@ class Recorder(tune.Callback):
             if len(study.objectives) == 1 else None
         self.total = study.planned_trials
         self.told: set[int] = set()
+        self.last_scores: dict[int, dict[str, float]] = {}  # trial -> its latest in-training scores
 
     def _trial(self, number: int) -> optuna.Trial:
         tid = self.ostudy._storage.get_trial_id_from_study_id_trial_number(self.ostudy._study_id, number)
@@ -246,6 +246,8 @@ class Recorder(tune.Callback):
         values = [(k, float(v)) for k, v in result.items()
                   if ("/" in k or k == "images_per_sec") and isinstance(v, (int, float)) and not isinstance(v, bool)]
         self.curves.write(number, step, values)
+        self.last_scores.setdefault(number, {}).update(
+            {k: v for k, v in values if not k.startswith("loss/") and k != "images_per_sec"})
         if self.intermediate and self.intermediate in result and math.isfinite(result[self.intermediate]):
             try:
                 self._trial(number).report(float(result[self.intermediate]), step)
@@ -254,7 +256,9 @@ class Recorder(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         r = trial.last_result or {}
-        if r.get("final"):
+        if r.get("error"):
+            self._finish(trial, TrialState.FAIL, r, error=str(r["error"]))
+        elif r.get("final"):
             scores = {k: v for k, v in r.items() if _is_score(k, v)}
             values = [scores.get(o.metric) for o in self.study.objectives]
             bad = [o.metric for o, v in zip(self.study.objectives, values) if v is None or not math.isfinite(v)]
@@ -279,7 +283,7 @@ class Recorder(tune.Callback):
             return
         self.told.add(number)
         t = self._trial(number)
-        last = {k: v for k, v in r.items() if "/" in k and not k.startswith("loss/") and _is_number(v)}
+        last = {k: v for k, v in self.last_scores.pop(number, {}).items() if math.isfinite(v)}
         started = r.get("trial_started")
         duration = time.time() - started if started else r.get("time_total_s")  # wall time, set-up included
         attrs = {"last_scores": last, "step": r.get("step"), "duration_s": duration,
@@ -310,7 +314,7 @@ class Recorder(tune.Callback):
 # the keys a trial reports that are not scores
 _NOT_SCORES = {"step", "final", "done", "training_iteration", "time_this_iter_s", "time_total_s", "timestamp",
                "time_since_restore", "iterations_since_restore", "pid", "node", "host", "images_per_sec",
-               "final_protocol", "trial_started", "checkpoint_dir_name", "should_checkpoint", "trial_id", "date", "hostname",
+               "final_protocol", "trial_started", "error", "checkpoint_dir_name", "should_checkpoint", "trial_id", "date", "hostname",
                "node_ip", "experiment_tag"}
 
 
@@ -324,9 +328,6 @@ def _is_score(k: str, v: Any) -> bool:
 
 def _error_line(text: str) -> str:
     """The exception line of a Ray error file ("TrainingDiverged: training diverged at step 3 ...")."""
-    m = re.search(r"TrialFailed: (.+)", text)
-    if m:
-        return m.group(1).strip()[:500]
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     for ln in reversed(lines):
         head = ln.split(":", 1)[0]

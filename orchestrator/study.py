@@ -252,6 +252,7 @@ def _start_meta(run_dir: Path, study: Study, url: str) -> dict:
     if not meta:
         meta = {"study": study.name, "preset": study.preset, "budget": study.budget, "model": study.model,
                 "kind": study.kind, "source": study.source, "storage": url, "optuna_study": study.run_name,
+                "steps": study.steps, "eval_protocol": study.eval_protocol, "final_protocol": study.final_protocol,
                 "planned_trials": study.planned_trials, "started": _now(), "sessions": []}
     env = capture()
     meta.update(host=env["host"], gpus=env["gpus"], packages=env["packages"], git=env["git"],

@@ -8,6 +8,8 @@ into ``tune.report`` calls:
 - progress: ``loss/<name>`` for each loss, ``images_per_sec``
 - eval:     ``<protocol>/<score>`` (``fast/mig``), which early stopping reads, with a checkpoint
 - final:    ``<score>`` (plain names) and ``final = 1``
+- an exception from the model: ``error`` ("<ExceptionType>: <message>"), the traceback in
+  ``trials/<number>/error.txt``
 
 Every report also carries ``step``, ``node`` (the Ray node id) and ``host``.
 
@@ -59,22 +61,22 @@ def run_trial(trial: dict[str, Any], model: ModelSpec | None = None) -> None:
         **where, "environment": capture(),
     }, indent=1, default=str))
 
+    where["step"] = 0  # _train keeps it at the latest event's step
     try:
         _train(model, config, out, where)
     except Exception as e:
-        # the model's exception may not pickle (Ray copies it); pass it on as text
+        # A model that raises (TrainingDiverged, a bad config, a bug) ends its trial with an `error`
+        # report instead of an exception: the worker process stays up for the next trial, and the
+        # exception need not pickle. A dying process still reaches Tune as a trial error.
         (out / "error.txt").write_text(traceback.format_exc())
-        raise TrialFailed(f"{type(e).__name__}: {e}") from None
-
-
-class TrialFailed(RuntimeError):
-    """A trial's training raised; the message is ``"<ExceptionType>: <message>"``."""
+        tune.report({**where, "error": f"{type(e).__name__}: {e}"[:2000]})
 
 
 def _train(model: ModelSpec, config, out: Path, where: dict[str, Any]) -> None:
     finished = False
     for event in model.train(config, out_dir=out, resume=True):
-        metrics: dict[str, Any] = {"step": int(event["step"]), **where}
+        where["step"] = int(event["step"])
+        metrics: dict[str, Any] = dict(where)
         kind = event["kind"]
         if kind == "progress":
             metrics.update({f"loss/{k}": float(v) for k, v in event["losses"].items()})

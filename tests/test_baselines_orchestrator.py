@@ -45,7 +45,7 @@ def register_tiny_protocol():
 @pytest.fixture(scope="module")
 def local_ray():
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the hook travels to the workers by value
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING",
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING",
              runtime_env={"worker_process_setup_hook": register_tiny_protocol})
     yield
     ray.shutdown()

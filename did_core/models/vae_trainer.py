@@ -45,10 +45,11 @@ class VAEConfig(TrainConfig):
     traversal_range: float = 2.0  # each latent swept over [-r, r] around the mean code of one real image
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        # seconds: tests and the demo
+        # seconds of training (each `fast` evaluation takes minutes on 2 CPU cores)
         "smoke": dict(steps=20, log_every=5, eval_every=10, eval_protocol="fast", final_protocol="fast",
                       batch_size=16),
-        # about 15 minutes of training per model on one CPU core (~0.3 s/step), then the dlib evaluation
+        # ~15-20 min of training on one CPU core (0.3-0.4 s/step); the final dlib evaluation of all
+        # scores adds about an hour on CPU (the BetaVAE and FactorVAE scores encode ~3M images)
         "quick": dict(steps=3000, log_every=50, eval_every=1000),
         # the large published study trained every model for 300,000 steps (GPU)
         "paper": dict(steps=300_000, log_every=1000, eval_every=30_000),

@@ -35,6 +35,8 @@ class Config(TrainConfig):
 
     # Difference Encoder H and its contrastive loss L_H
     pair: str = "concat"  # H input: "concat" (x, x') on channels, or "diff" x' - x
+    order_pairs: bool = True  # swap pairs so that the moved coordinate always increases from x to x'
+    h_head_norm: bool = True  # batch-standardise H's embedding before L2 normalisation (anti-collapse)
     embed_dim: int = 64  # m: size of the L2-normalised difference embedding
     contrast: str = "infonce"  # "infonce" (same moved axis = positive) or "distance" (-||v_i - v_j||^2)
     tau: float = 0.1  # InfoNCE temperature

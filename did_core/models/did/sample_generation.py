@@ -60,3 +60,14 @@ def traversal_codes(n_latents: int, steps: int, base: torch.Tensor | None = None
     for i in range(n_latents):
         codes[i, :, i] = values
     return codes.reshape(n_latents * steps, n_latents)
+
+
+def order_pairs(x: torch.Tensor, x_moved: torch.Tensor, c: torch.Tensor, moved: torch.Tensor,
+                dims: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Swap each (base, moved) image pair where the moved coordinate went down, so that in every
+    pair H sees the coordinate increase from the first image to the second. ``x`` and ``x_moved``
+    are ``[B*k, ...]`` in the order of ``moved.reshape(B*k, n)``."""
+    old = c.gather(1, dims)  # [B, k]
+    new = moved.gather(2, dims.unsqueeze(2)).squeeze(2)
+    up = (new >= old).reshape(-1, *([1] * (x.dim() - 1)))
+    return torch.where(up, x, x_moved), torch.where(up, x_moved, x)

@@ -25,7 +25,7 @@ from .config import Config
 from .losses import (contrast_loss, critic_loss, encoder_loss, generator_adv_loss, gradient_penalty,
                      scale_grad)
 from .nets import Critic, DifferenceEncoder, Generator, SamplesEncoder
-from .sample_generation import sample_codes, sample_moves, traversal_codes
+from .sample_generation import order_pairs, sample_codes, sample_moves, traversal_codes
 
 
 def build_nets(cfg: Config, channels: int) -> dict[str, torch.nn.Module]:
@@ -33,7 +33,7 @@ def build_nets(cfg: Config, channels: int) -> dict[str, torch.nn.Module]:
     return {
         "G": Generator(cfg.n_latents, channels, cfg.width, cfg.g_norm, cfg.g_out),
         "D": Critic(channels, cfg.width),
-        "H": DifferenceEncoder(channels, cfg.embed_dim, cfg.width, cfg.pair),
+        "H": DifferenceEncoder(channels, cfg.embed_dim, cfg.width, cfg.pair, cfg.h_head_norm),
         "E": SamplesEncoder(channels, cfg.n_latents, cfg.width),
     }
 
@@ -107,7 +107,10 @@ def generator_step(g, D, h, e, opts: dict[str, torch.optim.Optimizer], cfg: Conf
         x_all = g(codes)  # [B + B*k, C, 64, 64]: bases first, then the k moves of base 0, 1, ...
         loss_adv = generator_adv_loss(D(x_all[:B]))
         x_h = scale_grad(x_all, cfg.lambda_h * weight)
-        v = h(x_h[:B].repeat_interleave(k, dim=0), x_h[B:]).reshape(B, k, -1)
+        first, second = x_h[:B].repeat_interleave(k, dim=0), x_h[B:]
+        if cfg.order_pairs:
+            first, second = order_pairs(first, second, c, moved, dims)
+        v = h(first, second).reshape(B, k, -1)
         loss_h = contrast_loss(cfg.contrast, v, dims, cfg.tau)
         loss_enc = encoder_loss(e(scale_grad(x_all, cfg.lambda_enc * weight)), codes)
     for name in ("G", "H", "E"):

@@ -1,0 +1,167 @@
+"""The study file schema: built-in studies resolve, bad files give one error naming the field."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from orchestrator.schema import StudyError, list_studies, load_study, parse_study
+from orchestrator.toy import TOY
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BASE = {
+    "name": "t",
+    "model": "toy",
+    "search": {"sampler": "grid", "space": {"n": {"type": "int", "low": 1, "high": 4}}},
+    "objectives": [{"metric": "mig"}],
+}
+
+
+def parse(preset="smoke", **changes):
+    raw = {**BASE, **changes}
+    return parse_study(raw, preset, model=TOY, label="studies/t.yaml")
+
+
+def error_of(preset="smoke", **changes) -> str:
+    with pytest.raises(StudyError) as e:
+        parse(preset, **changes)
+    return str(e.value)
+
+
+def test_builtin_studies_resolve_against_the_did_config():
+    assert set(list_studies()) >= {"ablation_dims", "loss_weights", "critic_steps", "did_search"}
+    dims = load_study("ablation_dims", "smoke")
+    assert dims.sampler == "grid" and dims.kind == "ablation"
+    assert [p["n_compare_dims"] for p in dims.grid()] == list(range(1, 11))
+    assert dims.planned_trials == 10 * len(dims.seeds)
+    paper = load_study("ablation_dims", "paper")
+    assert len(paper.seeds) >= 3 and paper.budget == "paper" and paper.steps == 100_000
+    critic = load_study("critic_steps", "quick")
+    assert [p["n_critic"] for p in critic.grid()] == [1, 2, 3, 5, 8]
+    weights = load_study("loss_weights", "smoke")
+    assert weights.sampler == "tpe" and set(weights.space) == {"lambda_h", "lambda_enc", "lambda_gp"}
+    joint = load_study("did_search", "smoke")
+    assert joint.sampler == "nsga2" and len(joint.objectives) == 2
+    assert joint.early_stopping.metric == "fast/mig" and joint.early_stopping.mode == "max"
+    assert joint.early_stopping.grace_period == joint.fixed.get("eval_every", 10)
+    demo = load_study("ablation_dims", "demo")
+    assert demo.budget == "smoke" and demo.steps == 60
+
+
+def test_grid_plan_and_seeds():
+    s = parse(seeds=[3, 7], search={"sampler": "grid", "space": {
+        "n": {"type": "int", "low": 1, "high": 5, "step": 2},
+        "mode": {"type": "categorical", "choices": ["a", "b"]}}})
+    assert s.seeds == [3, 7]
+    assert s.grid() == [{"n": 1, "mode": "a"}, {"n": 1, "mode": "b"}, {"n": 3, "mode": "a"},
+                        {"n": 3, "mode": "b"}, {"n": 5, "mode": "a"}, {"n": 5, "mode": "b"}]
+    assert s.planned_trials == 12
+    assert parse(seeds=4).seeds == [0, 1, 2, 3]
+
+
+def test_preset_sections_scale_the_study():
+    s = parse("demo", seeds=3, fixed={"x": 0.1},
+              presets={"demo": {"budget": "quick", "seeds": 1, "fixed": {"steps": 7},
+                                "search": {"space": {"n": {"type": "int", "low": 1, "high": 2}}}}})
+    assert (s.budget, s.seeds, s.steps, s.planned_trials) == ("quick", [0], 7, 2)
+    assert s.fixed == {"x": 0.1, "steps": 7}
+    assert s.resolved["search"]["space"]["n"]["high"] == 2 and s.resolved["preset"] == "demo"
+    assert "unknown preset 'nope'" in error_of("nope")
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"bogus": 1}, "studies/t.yaml: bogus: unknown field"),
+    ({"search": {"sampler": "grid", "space": {"x": {"type": "log_float", "low": "a", "high": 1}}}},
+     "studies/t.yaml: search.space.x.low: Input should be a valid number"),
+    ({"search": {"sampler": "grid", "space": {"x": {"type": "logfloat", "low": 1, "high": 2}}}},
+     "search.space.x: unknown parameter type 'logfloat'"),
+    ({"search": {"sampler": "grid", "space": {"x": {"low": 1, "high": 2}}}}, "search.space.x: missing `type`"),
+    ({"search": {"sampler": "grid", "space": {"n": {"type": "int", "low": 5, "high": 1}}}},
+     "search.space.n: high (1) must be >= low (5)"),
+    ({"search": {"sampler": "grid", "space": {"lambda_h": {"type": "int", "low": 1, "high": 2}}}},
+     "search.space.lambda_h: not a field of the 'toy' model's Config"),
+    ({"fixed": {"lamda": 1.0}}, "fixed.lamda: not a field of the 'toy' model's Config"),
+    ({"fixed": {"steps": "many"}}, "fixed.steps: 'many' is not a valid int"),
+    ({"fixed": {"steps": 0}}, "fixed.steps: must be >= 1"),
+    ({"fixed": {"n": 2}}, "fixed.n: a parameter is either fixed or searched, not both"),
+    ({"fixed": {"seed": 2}}, "fixed.seed: seeds are set by the study's `seeds`"),
+    ({"presets": {"smoke": {"fixed": {"mode": 3, "nope": 1}}}}, "presets.smoke.fixed.nope: not a field"),
+    ({"presets": {"smoke": {"budget": "huge"}}}, "presets.smoke.budget: 'huge' is not a preset of model 'toy'"),
+    ({"seeds": [1, 1]}, "seeds: expected a count >= 1 or a non-empty list of distinct integers"),
+    ({"seeds": 0}, "seeds: expected a count >= 1"),
+    ({"objectives": []}, "objectives: List should have at least 1 item"),
+    ({"objectives": [{"metric": "mig", "direction": "up"}]}, "objectives.0.direction: Input should be"),
+    ({"model": "did"}, "model: 'did' does not match the model given to the orchestrator ('toy')"),
+    ({"search": {"sampler": "grid", "space": {"x": {"type": "float", "low": 0, "high": 1}}}},
+     "search.space.x: a float range has no grid points"),
+    ({"search": {"sampler": "grid", "n_trials": 3, "space": {"n": {"type": "int", "low": 1, "high": 2}}}},
+     "search.n_trials: the grid sampler runs every grid point"),
+    ({"search": {"sampler": "tpe", "space": {"x": {"type": "float", "low": 0, "high": 1}}}},
+     "search.n_trials: the tpe sampler needs n_trials"),
+    ({"search": {"sampler": "tpe", "n_trials": 2, "population_size": 4,
+                 "space": {"x": {"type": "float", "low": 0, "high": 1}}}},
+     "search.population_size: only the nsga2 sampler has a population"),
+    ({"search": {"sampler": "anneal", "space": {}}}, "search.sampler: Input should be 'grid', 'tpe'"),
+    ({"early_stopping": {"metric": "mig"}}, "early_stopping.metric: 'mig' is not an in-training score"),
+    ({"early_stopping": {}, "evaluation": {"interval": 0}}, "early_stopping: needs in-training scores"),
+    ({"evaluation": {"interval": 5}, "fixed": {"eval_every": 5}}, "fixed.eval_every: given twice"),
+    ({"resources": {"gpus": 1.5}}, "resources.gpus: a GPU share above 1 must be a whole number"),
+])
+def test_invalid_study_names_the_field(changes, expected):
+    assert expected in error_of(**changes)
+
+
+def test_several_objectives_and_samplers():
+    s = parse(search={"sampler": "nsga2", "n_trials": 6, "population_size": 4,
+                      "space": {"x": {"type": "float", "low": 0, "high": 1}}},
+              objectives=[{"metric": "mig"}, {"metric": "dci_disentanglement", "direction": "minimize"}],
+              early_stopping={"type": "asha", "grace_period": 2})
+    assert s.n_configs == 6 and s.early_stopping.metric == "fast/mig" and s.early_stopping.mode == "max"
+    off = parse(early_stopping={}, presets={"smoke": {"early_stopping": False}})
+    assert off.early_stopping is None
+    cmaes = {"search": {"sampler": "cmaes", "n_trials": 2, "space": {"x": {"type": "float", "low": 0, "high": 1}}}}
+    try:
+        import cmaes  # noqa: F401
+        assert parse(**cmaes).sampler == "cmaes"
+    except ImportError:
+        assert "cmaes needs the Python package `cmaes`" in error_of(**cmaes)
+    two = dict(cmaes, objectives=[{"metric": "mig"}, {"metric": "dci_disentanglement"}])
+    assert "cmaes optimises one objective" in error_of(**two)
+
+
+def test_yaml_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(StudyError, match=r"bad\.yaml: not valid YAML"):
+        load_study(bad, model=TOY)
+    bad.write_text("- a list\n")
+    with pytest.raises(StudyError, match=r"bad\.yaml: expected a mapping"):
+        load_study(bad, model=TOY)
+    with pytest.raises(StudyError, match="no study named 'nope'"):
+        load_study("nope")
+
+
+def test_cli_reports_the_bad_field_and_lists_studies(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(textwrap.dedent("""\
+        name: bad
+        model: did
+        search:
+          sampler: tpe
+          n_trials: 2
+          space:
+            lambda_h: {type: log_float, low: -1, high: 10}
+        objectives: [{metric: mig}]
+        """))
+    p = subprocess.run([sys.executable, "-m", "orchestrator.study", str(bad)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    assert "bad.yaml: search.space.lambda_h.low: Input should be greater than 0" in p.stderr
+    p = subprocess.run([sys.executable, "-m", "orchestrator.study", "--list"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0
+    assert all(name in p.stdout for name in ("ablation_dims", "loss_weights", "critic_steps", "did_search"))
