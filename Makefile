@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
+	@bash .ci/install_chromium.sh >/dev/null 2>&1 || echo "note: Debian's chromium could not be installed; the report's browser tests will be skipped"
 	$(PY) -m pytest -q
 
 demo: $(STAMP)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -48,11 +49,9 @@ def write_report(run: RunData, out: str | Path | None = None) -> Path:
 
     board = leaderboard(run)
     page.section("Leaderboard", _leaderboard_html(run, board))
-    if run.finished.empty:
-        pass
-    elif run.kind == "ablation" and run.params and run.scores:
+    if not run.finished.empty and run.kind == "ablation" and run.params and run.scores:
         _ablation_section(page, run)
-    elif run.kind == "search":
+    elif not run.finished.empty and run.kind == "search":
         _search_section(page, run)
     _curves_section(page, run)
     _traversal_section(page, run)
@@ -60,7 +59,9 @@ def write_report(run: RunData, out: str | Path | None = None) -> Path:
     _study_section(page, run)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page.render(header), encoding="utf-8")
+    tmp = out.with_name(out.name + ".tmp")  # a browser open on the old report never sees half a file
+    tmp.write_text(page.render(header), encoding="utf-8")
+    os.replace(tmp, out)
     return out
 
 

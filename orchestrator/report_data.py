@@ -30,7 +30,7 @@ LOWER_IS_BETTER = {"gaussian_tc"}
 RESERVED = {"trial", "number", "trial_id", "seed", "status", "state", "error", "time", "duration",
             "duration_s", "time_s", "seconds", "started", "finished", "datetime_start",
             "datetime_complete", "step", "steps_done", "objective", "value", "config_id", "dir",
-            "path", "trial_dir", "host", "node", "resumed_from", "images_per_sec"}
+            "path", "trial_dir", "host", "node", "resumed_from", "images_per_sec", "final_protocol"}
 PARAM_PREFIXES = ("params_", "param/", "params/", "config/")
 STATUS_WORDS = {
     "finished": {"complete", "completed", "finished", "terminated", "done", "ok", "success"},

@@ -82,7 +82,11 @@ def _sampler(run: RunData) -> str:
 
 
 def _protocol(run: RunData) -> str:
-    """Final and in-training protocols, from the first trial's config.json (trial.json's config as fallback)."""
+    """Final and in-training protocols: results.csv's final_protocol, else the first trial's config.json."""
+    if "final_protocol" in run.results:
+        finals = sorted(str(p) for p in run.results["final_protocol"].dropna().unique())
+        if len(finals) > 1:
+            return f"MIXED final-score protocols {finals}: the final scores of these trials are not comparable"
     for path in sorted((run.run_dir / "trials").glob("*/config.json"))[:3] + sorted(
             (run.run_dir / "trials").glob("*/trial.json"))[:3]:
         try:

@@ -48,13 +48,15 @@ def results_table(study: optuna.Study) -> pd.DataFrame:
         row.update({f"params_{k}": v for k, v in t.params.items()})
         row.update(a.get("scores") or {})
         row.update(a.get("last_scores") or {})
-        duration = a.get("duration_s")
+        run = a.get("run") or {}
+        duration = run.get("duration_s")
         if duration is None and t.datetime_start and t.datetime_complete:
             duration = (t.datetime_complete - t.datetime_start).total_seconds()
         # when the trainable started (the Optuna start is when the trial was handed to Ray)
-        started = dt.datetime.fromtimestamp(a["started_at"]) if a.get("started_at") else t.datetime_start
+        started = dt.datetime.fromtimestamp(run["started_at"]) if run.get("started_at") else t.datetime_start
         row.update({
-            "step": a.get("step"), "final_protocol": a.get("final_protocol"), "duration_s": duration, "node": a.get("node"), "host": a.get("host"),
+            "step": run.get("step"), "final_protocol": run.get("final_protocol"), "duration_s": duration,
+            "node": run.get("node"), "host": run.get("host"),
             "started": started.isoformat(timespec="seconds") if started else None,
             "finished": t.datetime_complete.isoformat(timespec="seconds") if t.datetime_complete else None,
             "resumed_from": a.get("resumed_from"), "error": a.get("error"),

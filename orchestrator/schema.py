@@ -71,7 +71,7 @@ class IntParam(_Strict):
     high: int
     step: int = Field(1, ge=1)
     log: bool = False
-    values: list[int] | None = None  # grid points; default every value low..high by step
+    values: list[int] | None = None  # the only values to try (grid points); default low..high by step
 
     @model_validator(mode="after")
     def _check(self):
@@ -91,7 +91,7 @@ class FloatParam(_Strict):
     low: float
     high: float
     step: float | None = Field(None, gt=0)
-    values: list[float] | None = None  # grid points (a float range has none of its own)
+    values: list[float] | None = None  # the only values to try (a float range has no grid of its own)
 
     @model_validator(mode="after")
     def _check(self):

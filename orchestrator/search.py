@@ -61,12 +61,12 @@ def make_sampler(study: Study) -> optuna.samplers.BaseSampler:
 def distributions(study: Study) -> dict[str, BaseDistribution]:
     out: dict[str, BaseDistribution] = {}
     for name, p in study.space.items():
-        if p.type == "int":
-            low, high = (min(p.values), max(p.values)) if p.values else (p.low, p.high)
-            step = p.step if not p.values else 1
-            out[name] = IntDistribution(low, high, step=step, log=p.log)
+        if getattr(p, "values", None):  # listed points: a sampler picks among them only
+            out[name] = CategoricalDistribution(list(p.values))
+        elif p.type == "int":
+            out[name] = IntDistribution(p.low, p.high, step=p.step, log=p.log)
         elif p.type == "float":
-            out[name] = FloatDistribution(p.low, p.high, step=None if p.values else p.step)
+            out[name] = FloatDistribution(p.low, p.high, step=p.step)
         elif p.type == "log_float":
             out[name] = FloatDistribution(p.low, p.high, log=True)
         else:
@@ -107,7 +107,9 @@ def open_study(study: Study, run_dir: Path, fresh: bool = False) -> optuna.Study
 
 
 def _fixed_params(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    return dict(t.system_attrs.get("fixed_params", t.params)) if t.state == TrialState.WAITING else dict(t.params)
+    """The trial's parameters; for an enqueued one also those fixed before it set them (a trial
+    taken from the queue and killed before ``ask`` wrote its parameters still has its plan)."""
+    return {**t.system_attrs.get("fixed_params", {}), **t.params}
 
 
 def recover(ostudy: optuna.Study, study: Study) -> list[tuple[int, int | None]]:
@@ -179,6 +181,8 @@ class OptunaSearcher(Searcher):
         super().__init__(metric=None, mode=None)
         self.ostudy, self.study, self.base = ostudy, study, trial_base
         self.dists = distributions(study)
+        # this process is the study's only writer (run folder lock), so count configurations once
+        self.configs = len(_configs_started(ostudy.get_trials(deepcopy=False), study))
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return True
@@ -192,15 +196,12 @@ class OptunaSearcher(Searcher):
                 "params": dict(trial.params), "resumed_from": a.get("resumed_from")}
 
     def _next(self) -> optuna.Trial | None:
-        trials = self.ostudy.get_trials(deepcopy=False)
-        waiting = any(t.state == TrialState.WAITING for t in trials)
-        if not waiting:
-            if self.study.sampler == "grid":
-                return None
-            if len(_configs_started(trials, self.study)) >= self.study.n_trials:
-                return None
+        waiting = self.ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if not waiting and (self.study.sampler == "grid" or self.configs >= self.study.n_trials):
+            return None
         trial = self.ostudy.ask(self.dists)
         if "seed" not in trial.user_attrs:  # a new configuration proposed by the sampler (see plan_key)
+            self.configs += 1
             trial.set_user_attr("seed", self.study.seeds[0])
             trial.set_user_attr("config_id", trial.number)
             for seed in self.study.seeds[1:]:
@@ -286,16 +287,16 @@ class Recorder(tune.Callback):
         last = {k: v for k, v in self.last_scores.pop(number, {}).items() if math.isfinite(v)}
         started = r.get("trial_started")
         duration = time.time() - started if started else r.get("time_total_s")  # wall time, set-up included
-        attrs = {"last_scores": last, "step": r.get("step"), "duration_s": duration,
-                 "node": r.get("node"), "host": r.get("host"), "started_at": r.get("trial_started")}
+        # few attributes, each one storage write: "run" holds where and how long
+        attrs = {"run": {"step": r.get("step"), "duration_s": duration, "node": r.get("node"),
+                         "host": r.get("host"), "started_at": started, "final_protocol": r.get("final_protocol")},
+                 "last_scores": last}
         if state == TrialState.COMPLETE or r.get("final"):
             attrs["scores"] = {k: v for k, v in r.items() if _is_score(k, v)}
-            attrs["final_protocol"] = r.get("final_protocol")
         if error:
             attrs["error"] = error
         for k, v in attrs.items():
-            if v is not None:
-                t.set_user_attr(k, v)
+            t.set_user_attr(k, v)
         if tb:
             out = self.run_dir / "trials" / str(number)
             out.mkdir(parents=True, exist_ok=True)

@@ -159,7 +159,8 @@ def _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, mode
             fixed["num_threads"] = max(1, int(res.cpus))
         if "gpu_memory_fraction" in fields and "gpu_memory_fraction" not in fixed and 0 < gpus < 1:
             fixed["gpu_memory_fraction"] = gpus
-        base = {"model": study.model, "budget": study.budget, "fixed": fixed, "run_dir": str(run_dir)}
+        base = {"model": study.model, "budget": study.budget, "fixed": fixed, "run_dir": str(run_dir),
+                "tune_checkpoints": study.retries > 0}
 
         scheduler = None
         es = study.early_stopping

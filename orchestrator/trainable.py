@@ -6,7 +6,13 @@ the model's Config, runs ``train(config, out_dir=RUN_DIR/trials/<number>)`` and 
 into ``tune.report`` calls:
 
 - progress: ``loss/<name>`` for each loss, ``images_per_sec``
-- eval:     ``<protocol>/<score>`` (``fast/mig``), which early stopping reads, with a checkpoint
+- eval:     ``<protocol>/<score>`` (``fast/mig``), which early stopping reads
+
+The model checkpoints into the trial folder, and a trial re-queued after an interruption
+continues from its predecessor's folder. When the study allows Ray Tune to retry a trial whose
+process died (``retries > 0``), each eval also hands Tune the checkpoint
+(``tune.Checkpoint``), and a retry, on any node, starts from ``tune.get_checkpoint()``. Without
+retries Tune would never read them, and copying them would cost time and disk.
 - final:    ``<score>`` (plain names) and ``final = 1``
 - an exception from the model: ``error`` ("<ExceptionType>: <message>"), the traceback in
   ``trials/<number>/error.txt``
@@ -63,7 +69,7 @@ def run_trial(trial: dict[str, Any], model: ModelSpec | None = None) -> None:
 
     where["step"] = 0  # _train keeps it at the latest event's step
     try:
-        _train(model, config, out, where)
+        _train(model, config, out, where, tune_checkpoints=bool(trial.get("tune_checkpoints")))
     except Exception as e:
         # A model that raises (TrainingDiverged, a bad config, a bug) ends its trial with an `error`
         # report instead of an exception: the worker process stays up for the next trial, and the
@@ -72,7 +78,7 @@ def run_trial(trial: dict[str, Any], model: ModelSpec | None = None) -> None:
         tune.report({**where, "error": f"{type(e).__name__}: {e}"[:2000]})
 
 
-def _train(model: ModelSpec, config, out: Path, where: dict[str, Any]) -> None:
+def _train(model: ModelSpec, config, out: Path, where: dict[str, Any], tune_checkpoints: bool) -> None:
     finished = False
     for event in model.train(config, out_dir=out, resume=True):
         where["step"] = int(event["step"])
@@ -85,7 +91,10 @@ def _train(model: ModelSpec, config, out: Path, where: dict[str, Any]) -> None:
             tune.report(metrics)
         elif kind == "eval":
             metrics.update({f"{event['protocol']}/{k}": float(v) for k, v in event["scores"].items()})
-            _report_with_checkpoint(metrics, out if event.get("checkpoint") else None)
+            if tune_checkpoints and event.get("checkpoint"):
+                _report_with_checkpoint(metrics, out)
+            else:
+                tune.report(metrics)
         elif kind == "final":
             metrics.update({k: float(v) for k, v in event["scores"].items()})
             metrics["final"] = 1
@@ -96,9 +105,9 @@ def _train(model: ModelSpec, config, out: Path, where: dict[str, Any]) -> None:
         raise RuntimeError(f"model {model.name!r} stopped without a final event")
 
 
-def _report_with_checkpoint(metrics: dict[str, Any], out: Path | None) -> None:
+def _report_with_checkpoint(metrics: dict[str, Any], out: Path) -> None:
     """Report, handing Tune a copy of just the model checkpoint (not the whole trial folder)."""
-    if out is None or not (out / CHECKPOINT).exists():
+    if not (out / CHECKPOINT).exists():
         tune.report(metrics)
         return
     with tempfile.TemporaryDirectory(prefix=".ckpt-", dir=out) as tmp:

@@ -207,6 +207,11 @@ def test_protocol_sample_counts_take_the_first_rows(aligned):
     s = scores_from_codes(z, y, zt, yt, protocol=small, metrics="mig,sap", n_jobs=1)
     assert s["mig"] == mig(z[:300], y[:300])
     assert s["sap"] == sap(z[:300], y[:300], zt[:100], yt[:100], protocol=small)
+    # classifiers on fewer rows (as in ``fast``); MIG keeps all the training rows
+    sub = replace(TINY, name="sub", classifier_num_train=200)
+    s = scores_from_codes(z, y, zt, yt, protocol=sub, metrics="mig,sap", n_jobs=1)
+    assert s["mig"] == mig(z, y)
+    assert s["sap"] == sap(z[:200], y[:200], zt, yt, protocol=sub)
 
 
 def test_dlib_protocol_has_the_published_constants():

@@ -81,6 +81,18 @@ def test_grid_study_with_a_failing_trial(tmp_path):
     assert not again.interrupted
     pd.testing.assert_frame_equal(load_results(run_dir), df)
 
+    # a changed study is refused in that folder; --fresh starts over
+    changed = write_study(tmp_path, search={"sampler": "grid", "space": {"n": {"type": "int", "low": 1, "high": 2}}},
+                          fixed={"x": 0.7})
+    with pytest.raises(Exception, match=r"made by a different version of this study \(fixed, space changed\)"):
+        run(changed, tmp_path)
+    result = run(changed, tmp_path, fresh=True)
+    df = load_results(run_dir)
+    assert list(df["trial"]) == [0, 1] and (df["status"] == "COMPLETE").all()
+    assert result.results["mig"].tolist() == pytest.approx(
+        [scores(ToyConfig.from_preset("smoke", n=n, x=0.7))["mig"] for n in (1, 2)])
+    assert not (run_dir / "trials" / "5").exists()
+
 
 def test_sampled_configurations_repeat_every_seed(tmp_path):
     path = write_study(tmp_path, search={"sampler": "tpe", "n_trials": 3, "space": {
@@ -110,17 +122,3 @@ def test_several_objectives_and_early_stopping(tmp_path):
     study = optuna.load_study(study_name="toy-smoke", storage=f"sqlite:///{tmp_path / 'run' / 'optuna.db'}")
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     assert study.trials[0].values == pytest.approx([df.iloc[0]["mig"], df.iloc[0]["dci_disentanglement"]])
-
-
-def test_a_changed_study_is_refused_and_fresh_starts_over(tmp_path):
-    space = {"n": {"type": "int", "low": 1, "high": 2}}
-    path = write_study(tmp_path, search={"sampler": "grid", "space": space})
-    run(path, tmp_path)
-    write_study(tmp_path, search={"sampler": "grid", "space": space}, fixed={"x": 0.7})
-    with pytest.raises(Exception, match=r"made by a different version of this study \(fixed changed\)"):
-        run(path, tmp_path)
-    result = run(path, tmp_path, fresh=True)
-    df = load_results(tmp_path / "run")
-    assert list(df["trial"]) == [0, 1] and (df["status"] == "COMPLETE").all()
-    assert result.results["mig"].tolist() == pytest.approx(
-        [scores(ToyConfig.from_preset("smoke", n=n, x=0.7))["mig"] for n in (1, 2)])

@@ -45,10 +45,13 @@ def stop(proc: subprocess.Popen) -> None:
 @pytest.fixture
 def two_node_cluster(monkeypatch):
     # A private temp dir keeps this cluster out of /tmp/ray, so that no other `ray.init()` on the
-    # machine connects to it; no token auth, so the nodes need no shared secret.
+    # machine connects to it. Token auth, as Ray 2.60 does by default for a local `ray.init()`: the
+    # nodes and this process share ~/.ray/auth_token (made here if missing). Setting the mode
+    # explicitly keeps this process's cached Ray config the same as every other test's.
+    subprocess.run([RAY, "get-auth-token", "--generate"], check=True, capture_output=True)
     temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
     port = free_port()
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--block"]
     procs = []

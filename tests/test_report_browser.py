@@ -35,35 +35,33 @@ def chromium(page: Path, profile: Path, *extra: str) -> str:
     return done.stdout
 
 
-def page_status(page: Path, profile: Path) -> dict[str, str]:
-    """The attributes of #report-status after the page's scripts ran."""
-    dom = chromium(page, profile, "--dump-dom")
+def page_status(page: Path, profile: Path, screenshot: str | None = None) -> dict[str, str]:
+    """The attributes of #report-status after the page's scripts ran; with ``screenshot``, the page
+    is also saved as runs/test-artifacts/<screenshot> (one Chromium run does both)."""
+    extra = ["--dump-dom"]
+    if screenshot:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = ARTIFACTS / screenshot
+        shot.unlink(missing_ok=True)
+        extra += [f"--screenshot={shot}", "--window-size=1400,4000"]
+    dom = chromium(page, profile, *extra)
+    if screenshot:
+        assert shot.exists() and shot.stat().st_size > 50_000, f"no screenshot at {shot}"
     tag = re.search(r'<div id="report-status"([^>]*)>', dom)
     assert tag, "no #report-status in the rendered page"
     return {k: html.unescape(v) for k, v in re.findall(r'(data-[\w-]+)="([^"]*)"', tag.group(1))}
-
-
-def screenshot(page: Path, profile: Path, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    out = ARTIFACTS / name
-    out.unlink(missing_ok=True)
-    chromium(page, profile, f"--screenshot={out}", "--window-size=1400,4000")
-    assert out.exists() and out.stat().st_size > 50_000, f"no screenshot at {out}"
-    return out
 
 
 @pytest.mark.parametrize("kind", ["ablation", "search"])
 def test_report_renders_in_chromium(kind, tmp_path):
     run_dir = make_run_folder(tmp_path / "run", kind=kind, seeds=2, n_trials=24, objectives=2 if kind == "search" else 1)
     page = build_report(run_dir)
-    status = page_status(page, tmp_path / "profile")
+    status = page_status(page, tmp_path / "profile", screenshot=f"report_{kind}.png")
     assert status["data-checked"] == "yes", "the page's check script never ran"
     assert status["data-errors"] == ""
     assert int(status["data-expected"]) >= 3
     assert status["data-figures"] == status["data-rendered"] == status["data-expected"]
     assert int(status["data-images"]) >= 1 and status["data-images-loaded"] == status["data-images"]
-    shot = screenshot(page, tmp_path / "profile", f"report_{kind}.png")
-    print(f"screenshot: {shot}")
 
 
 def test_report_without_finished_trials_renders(tmp_path):

@@ -72,10 +72,10 @@ def test_report_contents_of_the_real_run(run_dir):
 
 
 def test_report_of_the_real_run_renders_in_chromium(run_dir):
-    browser = pytest.importorskip("test_report_browser")
+    import test_report_browser as browser  # tests/ is on sys.path under pytest's default import mode
     if browser.CHROMIUM is None:
         pytest.skip("no chromium binary (install it: .ci/install_chromium.sh)")
-    status = browser.page_status(run_dir / "report.html", run_dir.parent / "profile")
+    status = browser.page_status(run_dir / "report.html", run_dir.parent / "profile",
+                                 screenshot="report_toy_orchestrator.png")
     assert status["data-errors"] == ""
     assert status["data-figures"] == status["data-rendered"] == status["data-expected"] == "4"
-    browser.screenshot(run_dir / "report.html", run_dir.parent / "profile", "report_toy_orchestrator.png")

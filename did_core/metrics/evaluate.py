@@ -148,6 +148,9 @@ def _code_scores(z, y, zt, yt, wanted, protocol: Protocol, seed: int, n_jobs: in
             scores["modularity"] = modularity_from_mi(mi)
     if "gaussian_tc" in wanted:
         scores["gaussian_tc"] = gaussian_tc_from_cov(np.cov(z, rowvar=False))
+    m = protocol.classifier_num_train or len(z)
+    if m < len(z):
+        z, y = check_pair(z[:m], y[:m])
     results = _run_jobs(_classifier_jobs(z, y, zt, yt, wanted, protocol, seed), n_jobs, protocol.parallel_fits)
     K = y.shape[1]
     if "dci" in wanted:
@@ -179,7 +182,8 @@ def scores_from_codes(
 
     Without ``codes_test``/``factors_test`` the rows are split by :func:`~did_core.metrics.utils.split_rows`
     (a ``seed``-seeded shuffle, first 2/3 train). The protocol's sample counts then apply: the first
-    ``num_train`` training rows and the first ``num_test`` test rows are used. ``seed`` is the
+    ``num_train`` training rows and the first ``num_test`` test rows are used (the classifiers train
+    on the first ``classifier_num_train`` rows when the protocol sets it). ``seed`` is the
     classifiers' ``random_state``; ``n_jobs`` (default: all usable cores) never changes a value.
 
     Example:
