@@ -86,11 +86,9 @@ class IntParam(_Strict):
         return list(self.values) if self.values else list(range(self.low, self.high + 1, self.step))
 
 
-class FloatParam(_Strict):
-    type: Literal["float"]
+class _FloatRange(_Strict):
     low: float
     high: float
-    step: float | None = Field(None, gt=0)
     values: list[float] | None = None  # the only values to try (a float range has no grid of its own)
 
     @model_validator(mode="after")
@@ -104,21 +102,15 @@ class FloatParam(_Strict):
         return list(self.values) if self.values else None
 
 
-class LogFloatParam(_Strict):
+class FloatParam(_FloatRange):
+    type: Literal["float"]
+    step: float | None = Field(None, gt=0)
+
+
+class LogFloatParam(_FloatRange):
     type: Literal["log_float"]
     low: float = Field(gt=0)
     high: float = Field(gt=0)
-    values: list[float] | None = None
-
-    @model_validator(mode="after")
-    def _check(self):
-        if self.high < self.low:
-            raise ValueError(f"high ({self.high}) must be >= low ({self.low})")
-        _check_values_in_range(self.values, self.low, self.high)
-        return self
-
-    def grid(self) -> list[float] | None:
-        return list(self.values) if self.values else None
 
 
 class CategoricalParam(_Strict):

@@ -125,8 +125,9 @@ def _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, mode
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
     started_ray = False
     if not ray.is_initialized():
+        # without --address always a new local instance ("local"), never a cluster found on the machine
         kw: dict[str, Any] = {"address": address} if address else {
-            "include_dashboard": dashboard, "dashboard_host": "127.0.0.1"}
+            "address": "local", "include_dashboard": dashboard, "dashboard_host": "127.0.0.1"}
         ctx = ray.init(**kw, log_to_driver=False, configure_logging=True, logging_level="WARNING")
         started_ray = True
         if dashboard:
