@@ -37,9 +37,12 @@ def main(argv=None) -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--metrics", default="mig,dci,sap", help="scores to compute (final protocol: dlib)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=None, help="generator steps (default: the preset's)")
     args = ap.parse_args(argv)
     cfg = Config.from_preset(args.preset, seed=args.seed, final_protocol="dlib", eval_metrics=args.metrics,
                              num_threads=args.threads)
+    if args.steps is not None:
+        cfg = cfg.replace(steps=args.steps)
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     before = untrained_scores(cfg)
