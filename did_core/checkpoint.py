@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .atomic import atomic_path
+
 
 class CheckpointError(ValueError):
     """A checkpoint file is unreadable or does not match the run; the message names the file."""
@@ -59,9 +61,8 @@ def save_checkpoint(path: str | os.PathLike, *, step: int, nets: dict[str, torch
         "config": config,
         "extra": extra or {},
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
     return path
 
 

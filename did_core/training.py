@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .atomic import atomic_path
 from .checkpoint import CheckpointError, load_checkpoint, restore_modules, rng_state, save_checkpoint, set_rng_state
 from .models.base import ConfigError, TrainConfig, TrainingDiverged
 
@@ -230,7 +231,5 @@ class Run:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

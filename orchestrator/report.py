@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from pathlib import Path
+
+from did_core.atomic import atomic_path
 
 from .report_data import ReportError, RunData, load_run
 from .report_figures import IMPORTANCE_EVALUATOR, MAX_CURVE_POINTS, ablation_figure, curve_figures, search_figures
@@ -58,10 +59,8 @@ def write_report(run: RunData, out: str | Path | None = None) -> Path:
     _failed_section(page, run)
     _study_section(page, run)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")  # a browser open on the old report never sees half a file
-    tmp.write_text(page.render(header), encoding="utf-8")
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:  # a browser open on the old report never sees half a file
+        tmp.write_text(page.render(header), encoding="utf-8")
     return out
 
 

@@ -132,15 +132,22 @@ def normalise_status(value: Any) -> str:
     return text or "unknown"
 
 
-def _read_results(run: RunData) -> None:
-    path = run.run_dir / "results.csv"
+def _read_csv(run: RunData, name: str, missing: str) -> pd.DataFrame | None:
+    """``run_dir/name`` as a table, or None with the problem noted (``missing`` says why it may be absent)."""
+    path = run.run_dir / name
     if not path.exists():
-        run.problems.append("results.csv: missing (no trial has reported yet)")
-        return
+        run.problems.append(f"{name}: {missing}")
+        return None
     try:
-        df = pd.read_csv(path)
+        return pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, OSError) as e:
-        run.problems.append(f"results.csv: unreadable ({e})")
+        run.problems.append(f"{name}: unreadable ({e})")
+        return None
+
+
+def _read_results(run: RunData) -> None:
+    df = _read_csv(run, "results.csv", "missing (no trial has reported yet)")
+    if df is None:
         return
     df = df.rename(columns={c: c[len(p):] for c in df.columns for p in PARAM_PREFIXES if c.startswith(p)})
     if "trial" not in df.columns:
@@ -174,14 +181,8 @@ def _read_results(run: RunData) -> None:
 
 
 def _read_curves(run: RunData) -> None:
-    path = run.run_dir / "curves.csv"
-    if not path.exists():
-        run.problems.append("curves.csv: missing")
-        return
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, OSError) as e:
-        run.problems.append(f"curves.csv: unreadable ({e})")
+    df = _read_csv(run, "curves.csv", "missing")
+    if df is None:
         return
     need = {"trial", "step", "name", "value"}
     if not need <= set(df.columns):

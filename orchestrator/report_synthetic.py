@@ -103,8 +103,8 @@ def make_run_folder(out: str | Path, kind: str = "ablation", seeds: int = 3, n_t
         row = {"trial": trial.number, **params, "seed": seed, "status": "COMPLETE", "error": "", "time_s": 0.01}
         rows.append(row)
         if trial.number in fail_trials:
-            row.update(status="FAIL", error=f"Traceback (most recent call last):\n  ...\n"
-                                            f"TrainingDiverged: training diverged at step 7: loss 'L_G' is nan")
+            row.update(status="FAIL", error="Traceback (most recent call last):\n  ...\n"
+                                            "TrainingDiverged: training diverged at step 7: loss 'L_G' is nan")
             raise RuntimeError(row["error"])
         row.update(scores)
         rng = np.random.default_rng(trial.number)

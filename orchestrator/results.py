@@ -23,13 +23,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
-import os
 from pathlib import Path
 from typing import Any, Iterable
 
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
+
+from did_core.atomic import atomic_path
 
 INTERRUPTED = "interrupted"  # user attr of a trial whose process died; its configuration was re-queued
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
@@ -75,10 +76,8 @@ def results_table(study: optuna.Study) -> pd.DataFrame:
 def write_results(run_dir: str | Path, study: optuna.Study) -> pd.DataFrame:
     """Rewrite ``run_dir/results.csv`` atomically (a reader never sees half a file)."""
     df = results_table(study)
-    path = Path(run_dir) / "results.csv"
-    tmp = path.with_suffix(".csv.tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(Path(run_dir) / "results.csv") as tmp:
+        df.to_csv(tmp, index=False)
     return df
 
 

@@ -291,6 +291,7 @@ class Study:
     description: str = ""
     source: str = ""  # the file it came from
     source_text: str = ""
+    config_fields: frozenset[str] = frozenset()  # the model Config's field names
     resolved: dict[str, Any] = field(default_factory=dict)  # this study as a plain dict (study.yaml of a run)
 
     @property
@@ -483,7 +484,7 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
         resources=resources, max_concurrent=max_concurrent, storage=sf.search.storage, retries=sf.retries,
         kind=kind, steps=int(getattr(probe, "steps", 0)), eval_protocol=str(getattr(probe, "eval_protocol", "fast")),
         final_protocol=str(getattr(probe, "final_protocol", "dlib")),
-        description=sf.description, source=label, source_text=text,
+        description=sf.description, source=label, source_text=text, config_fields=frozenset(known),
     )
     study.resolved = _as_dict(study)
     return study

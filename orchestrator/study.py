@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from did_core.atomic import atomic_path
 from did_core.models import ModelSpec
 
 from .environment import capture
@@ -155,7 +156,7 @@ def _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, mode
         _write_json(run_dir / "meta.json", meta)
 
         fixed = dict(study.fixed)
-        fields = set(getattr(model, "config_cls", None).field_names() if model else _config_fields(study.model))
+        fields = study.config_fields
         if "num_threads" in fields and "num_threads" not in fixed:
             fixed["num_threads"] = max(1, int(res.cpus))
         if "gpu_memory_fraction" in fields and "gpu_memory_fraction" not in fixed and 0 < gpus < 1:
@@ -191,12 +192,6 @@ def _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, mode
     finally:
         if started_ray:
             ray.shutdown()
-
-
-def _config_fields(model_name: str) -> list[str]:
-    from did_core.models import get_model
-
-    return get_model(model_name).config_cls.field_names()
 
 
 def _summary(study, run_dir, url, df, best, interrupted, log) -> None:
@@ -265,9 +260,8 @@ def _start_meta(run_dir: Path, study: Study, url: str) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, default=str))
 
 
 def _now() -> str:

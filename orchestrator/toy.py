@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
 from did_core.models import ModelSpec, TrainConfig, TrainingDiverged
+from did_core.training import CHECKPOINT
 
 
 @dataclass
@@ -48,7 +49,7 @@ def scores(config: Config, progress: float = 1.0) -> dict[str, float]:
 
 def train(config: Config, out_dir: str | Path | None = None, resume: bool = True) -> Iterator[dict[str, Any]]:
     out = Path(out_dir) if out_dir is not None else None
-    ckpt = out / "checkpoint.pt" if out is not None else None
+    ckpt = out / CHECKPOINT if out is not None else None
     start = 0
     if ckpt is not None and resume and ckpt.exists():
         start = json.loads(ckpt.read_text())["step"]

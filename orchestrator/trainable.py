@@ -38,11 +38,9 @@ import ray
 from ray import tune
 
 from did_core.models import ModelSpec, get_model
+from did_core.training import CHECKPOINT
 
 from .environment import capture
-
-CHECKPOINT = "checkpoint.pt"
-
 
 def build_config(model: ModelSpec, trial: dict[str, Any]):
     """The model Config of one trial: budget preset, then fixed fields, searched fields, seed."""
