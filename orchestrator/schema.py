@@ -32,12 +32,28 @@ A study file::
     presets:                               # per-budget overrides; `budget` is the model preset
       smoke: {seeds: 1, search: {n_trials: 4}}
       demo:  {budget: smoke, seeds: 2, fixed: {steps: 200}}
+
+A comparison (several models, each at its own grid, on several datasets) names `arms` instead of
+`model`; every configuration of every arm runs on every dataset with every seed. The Optuna
+parameters are then `method` (the arm's name), `dataset` and the arms' own parameters::
+
+    name: baselines
+    datasets: [dsprites, shapes3d]
+    arms:
+      did:      {model: did}
+      beta_vae: {model: beta_vae, space: {beta: {type: categorical, choices: [1.0, 4.0, 16.0]}}}
+    fixed: {eval_metrics: "mig,dci,sap,gaussian_tc"}   # fields every arm's model has
+    seeds: 3
+    objectives: [{metric: mig}]
+    presets:
+      smoke: {datasets: [dsprites], arms: {beta_vae: {space: {beta: {type: categorical, choices: [4.0]}}}}}
 """
 from __future__ import annotations
 
 import copy
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +67,7 @@ from did_core.models import ConfigError, ModelSpec, available_models, get_model
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STUDIES_DIR = PROJECT_ROOT / "studies"
 SAMPLERS = ("grid", "tpe", "random", "cmaes", "nsga2")
+METHOD = "method"  # the Optuna parameter naming a comparison's arm
 MAX_GRID = 100_000
 Scalar = Union[bool, int, float, str]
 
@@ -204,11 +221,26 @@ class SearchOverride(_Strict):
     population_size: int | None = Field(None, ge=2)
 
 
+class ArmFile(_Strict):
+    """One model of a comparison: its fixed fields and its grid (every point runs)."""
+
+    model: str
+    fixed: dict[str, Any] = Field(default_factory=dict)
+    space: dict[str, Param] = Field(default_factory=dict)
+
+
+class ArmOverride(_Strict):
+    fixed: dict[str, Any] | None = None  # merged over the arm's `fixed`
+    space: dict[str, Param] | None = None  # replaces the named parameters' specs
+
+
 class PresetSection(_Strict):
     budget: str | None = None  # the model preset; default: this preset's own name
     seeds: Any = None
     fixed: dict[str, Any] | None = None  # merged over the study's `fixed`
     search: SearchOverride | None = None
+    datasets: list[str] | None = Field(None, min_length=1)  # comparisons: replaces `datasets`
+    arms: dict[str, ArmOverride] | None = None  # comparisons: per-arm overrides
     evaluation: Evaluation | None = None
     early_stopping: EarlyStopping | None = None  # false switches it off
     resources: Resources | None = None
@@ -228,11 +260,13 @@ class PresetSection(_Strict):
 class StudyFile(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    kind: Literal["ablation", "search"] | None = None
-    model: str
+    kind: Literal["ablation", "search", "comparison"] | None = None
+    model: str | None = None  # one model ...
+    arms: dict[str, ArmFile] | None = None  # ... or several (a comparison), each with its own grid
     dataset: str | None = None
+    datasets: list[str] | None = Field(None, min_length=1)  # comparisons: every arm runs on each
     fixed: dict[str, Any] = Field(default_factory=dict)
-    search: Search
+    search: Search | None = None  # comparisons: grid only, and may be left out
     seeds: Any = 1
     objectives: list[Objective] = Field(min_length=1)
     early_stopping: EarlyStopping | None = None
@@ -260,8 +294,30 @@ class StudyFile(_Strict):
             raise ValueError(f"each metric at most once, got {names}")
         return v
 
+    @field_validator("arms")
+    @classmethod
+    def _arm_names(cls, v):
+        bad = [name for name in v or {} if not re.fullmatch(r"[A-Za-z0-9_.-]+", name)]
+        if bad:
+            raise ValueError(f"arm names may hold letters, digits, '_', '.', '-' only: {bad}")
+        if v is not None and not v:
+            raise ValueError("a comparison needs at least one arm")
+        return v
+
 
 # ---- the study as it runs: one preset applied, checked against the model ----------------------
+
+@dataclass
+class Arm:
+    """One model of a study and what its trials share; a single-model study has one arm."""
+
+    label: str  # the value of the `method` parameter in a comparison; the model name otherwise
+    model: str
+    fixed: dict[str, Any]  # Config fields every trial of this arm sets (study's, arm's, evaluation)
+    space: dict[str, Any]  # this arm's own parameters
+    steps: int = 0  # generator steps of one trial
+    config_fields: frozenset[str] = frozenset()  # the model Config's field names
+
 
 @dataclass
 class Study:
@@ -270,7 +326,7 @@ class Study:
     name: str
     preset: str
     budget: str  # the model preset the trials start from
-    model: str
+    model: str  # the model's name (a comparison: its models' names, comma-separated)
     fixed: dict[str, Any]  # model Config overrides shared by every trial (dataset and evaluation included)
     space: dict[str, Any]  # name -> IntParam | FloatParam | LogFloatParam | CategoricalParam
     sampler: str
@@ -285,24 +341,43 @@ class Study:
     storage: str | None
     retries: int
     kind: str
-    steps: int = 0  # generator steps of one trial (from the budget and `fixed`)
+    arms: list[Arm] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)  # a comparison's datasets
+    steps: int = 0  # generator steps of one trial (the longest arm's)
     eval_protocol: str = "fast"  # the protocol of in-training scores
     final_protocol: str = "dlib"  # the protocol of the final scores
     description: str = ""
     source: str = ""  # the file it came from
     source_text: str = ""
-    config_fields: frozenset[str] = frozenset()  # the model Config's field names
     resolved: dict[str, Any] = field(default_factory=dict)  # this study as a plain dict (study.yaml of a run)
 
     @property
     def run_name(self) -> str:
         return f"{self.name}-{self.preset}"
 
+    @property
+    def comparison(self) -> bool:
+        return self.kind == "comparison"
+
     def grid(self) -> list[dict[str, Any]]:
-        """Every configuration of a grid study, in a fixed order (the first parameter varies slowest)."""
-        names = list(self.space)
-        axes = [self.space[n].grid() for n in names]
-        return [dict(zip(names, combo)) for combo in itertools.product(*axes)]
+        """Every configuration of a grid study, in a fixed order (the first parameter varies slowest;
+        a comparison: dataset, then arm, then the arm's grid)."""
+        if not self.comparison:
+            return _product(self.space)
+        return [{METHOD: arm.label, "dataset": dataset, **point}
+                for dataset in self.datasets for arm in self.arms for point in _product(arm.space)]
+
+    def arm_of(self, params: dict[str, Any]) -> Arm:
+        if not self.comparison:
+            return self.arms[0]
+        return next(a for a in self.arms if a.label == params[METHOD])
+
+    def has_all_params(self, params: dict[str, Any]) -> bool:
+        """Whether ``params`` is a whole configuration (not one cut short before every value was set)."""
+        if not self.comparison:
+            return len(params) == len(self.space)
+        labels = {a.label for a in self.arms}
+        return params.get(METHOD) in labels and set(params) == {METHOD, "dataset", *self.arm_of(params).space}
 
     @property
     def n_configs(self) -> int:
@@ -311,6 +386,15 @@ class Study:
     @property
     def planned_trials(self) -> int:
         return self.n_configs * len(self.seeds)
+
+
+def _grid_size(space: dict[str, Any]) -> int:
+    return math.prod(len(spec.grid()) for spec in space.values())
+
+
+def _product(space: dict[str, Any]) -> list[dict[str, Any]]:
+    names = list(space)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(space[n].grid() for n in names))]
 
 
 def find_study_file(name_or_path: str | Path) -> Path:
@@ -357,85 +441,83 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
     def fail(where: str, why: str) -> StudyError:
         return StudyError(f"{label}: {where}: {why}")
 
-    # the model and its config fields
-    if model is not None and sf.model != model.name:
-        raise fail("model", f"{sf.model!r} does not match the model given to the orchestrator ({model.name!r})")
-    if model is None:
-        if sf.model not in available_models():
-            raise fail("model", f"unknown model {sf.model!r}; registered models are {available_models()}")
-        try:
-            model = get_model(sf.model)
-        except ImportError as e:
-            raise fail("model", f"model {sf.model!r} cannot be imported: {e}") from None
-    cfg_cls = model.config_cls
-    known = set(cfg_cls.field_names())
+    comparison = _check_shape(sf, preset, model, fail)
+    # the models and their config fields
+    if comparison:
+        specs = {name: _lookup_model(arm.model, f"arms.{name}.model", fail) for name, arm in sf.arms.items()}
+    else:
+        if model is not None and sf.model != model.name:
+            raise fail("model", f"{sf.model!r} does not match the model given to the orchestrator ({model.name!r})")
+        specs = {sf.model: model or _lookup_model(sf.model, "model", fail)}
+    what = "model " + repr(sf.model) if not comparison else "every arm's model"
 
     # the preset
     section = sf.presets.get(preset)
-    if section is None and preset not in cfg_cls.PRESETS:
+    model_presets = set.intersection(*(set(m.config_cls.PRESETS) for m in specs.values()))
+    if section is None and preset not in model_presets:
         raise StudyError(f"{label}: unknown preset {preset!r}; this study knows "
-                         f"{sorted(set(sf.presets) | set(cfg_cls.PRESETS))}")
+                         f"{sorted(set(sf.presets) | model_presets)}")
     section = section or PresetSection()
     where = f"presets.{preset}"
     budget = section.budget or preset
-    if budget not in cfg_cls.PRESETS:
-        raise fail(f"{where}.budget", f"{budget!r} is not a preset of model {sf.model!r} "
-                                       f"(choose one of {sorted(cfg_cls.PRESETS)})")
+    if budget not in model_presets:
+        raise fail(f"{where}.budget", f"{budget!r} is not a preset of {what} (choose one of {sorted(model_presets)})")
 
     # merge the preset's overrides over the study
     fixed = dict(sf.fixed)
     origin = {k: f"fixed.{k}" for k in fixed}  # where each fixed value was written, for errors
-    if sf.dataset is not None:
+    if sf.dataset is not None and not comparison:
         if "dataset" in fixed:
             raise fail("fixed.dataset", "the dataset is already given by the top-level `dataset`")
         fixed["dataset"], origin["dataset"] = sf.dataset, "dataset"
     fixed.update(section.fixed or {})
     origin.update({k: f"{where}.fixed.{k}" for k in section.fixed or {}})
-    space = dict(sf.search.space)
-    so = section.search or SearchOverride()
-    for name, spec in (so.space or {}).items():
-        if name not in space:
-            raise fail(f"{where}.search.space.{name}", "a preset may only change parameters the study searches; "
-                                                       f"the study searches {list(space)}")
-        space[name] = spec
     evaluation = sf.evaluation.model_copy(update={k: v for k, v in (section.evaluation or Evaluation())
                                                   if v is not None})
-    early = section.early_stopping or sf.early_stopping
-    early = None if early is None or early.type == "none" else early
-    seeds = section.seeds if section.seeds is not None else sf.seeds
-    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    n_trials = so.n_trials or sf.search.n_trials
-
-    # model fields: every fixed and searched name must be a Config field
-    for name in list(fixed) + list(space):
-        at = origin.get(name, f"search.space.{name}")
-        if name == "seed":
-            raise fail(at, "seeds are set by the study's `seeds`, not as a parameter")
-        if name not in known:
-            raise fail(at, f"not a field of the {sf.model!r} model's Config; known fields: {sorted(known - {'seed'})}")
-    both = sorted(set(fixed) & set(space))
-    if both:
-        raise fail(origin[both[0]], "a parameter is either fixed or searched, not both")
     for key, attr in (("eval_protocol", "protocol"), ("eval_every", "interval"), ("final_protocol", "final_protocol")):
         value = getattr(evaluation, attr)
         if value is not None:
             if key in fixed:
                 raise fail(origin[key], f"given twice: also as evaluation.{attr}")
             fixed[key], origin[key] = value, f"evaluation.{attr}"
+    early = section.early_stopping or sf.early_stopping
+    early = None if early is None or early.type == "none" else early
+    seeds = section.seeds if section.seeds is not None else sf.seeds
+    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    search = sf.search or Search(sampler="grid")
+    so = section.search or SearchOverride()
+    n_trials = so.n_trials or search.n_trials
+    datasets = list(section.datasets or sf.datasets or ([sf.dataset] if sf.dataset else []))
+    if comparison:
+        _check_datasets(datasets, f"{where}.datasets" if section.datasets else "datasets", fail)
+
+    # the arms: each one's fields must belong to its model's Config and build valid configs
+    arms, probes = [], []
+    for name, (arm_fixed, arm_space, arm_origin) in _arm_sections(sf, section, where, so, fail).items():
+        cfg_cls = specs[name].config_cls
+        arm_fixed = {**fixed, **arm_fixed}
+        arm_origin = {**origin, **arm_origin}
+        _check_fields(cfg_cls, sf.model or specs[name].name, arm_fixed, arm_space, arm_origin, comparison, fail)
+        probe_fixed = {**arm_fixed, "dataset": datasets[0]} if comparison else arm_fixed
+        _check_configs(cfg_cls, budget, probe_fixed, arm_space, seeds[0], arm_origin, fail)
+        probe = cfg_cls.from_preset(budget, **probe_fixed, **_first_point(arm_space), seed=seeds[0])
+        probes.append(probe)
+        arms.append(Arm(label=name, model=specs[name].name, fixed=arm_fixed, space=arm_space,
+                        steps=int(getattr(probe, "steps", 0)), config_fields=frozenset(cfg_cls.field_names())))
+    space = _comparison_space(arms, datasets) if comparison else arms[0].space
 
     # the sampler and the objectives
-    sampler = sf.search.sampler
+    sampler = search.sampler
     if sampler == "grid":
         if n_trials is not None:
             raise fail("search.n_trials", "the grid sampler runs every grid point; leave n_trials out")
         if not space:
             raise fail("search.space", "the grid sampler needs at least one parameter")
-        size = 1
         for name, spec in space.items():
             if spec.grid() is None:
                 raise fail(f"search.space.{name}", f"a {spec.type} range has no grid points: give `values: [...]` "
                                                    "(or use type int / categorical)")
-            size *= len(spec.grid())
+        size = len(datasets) * sum(_grid_size(arm.space) for arm in arms) if comparison else _grid_size(space)
         if size > MAX_GRID:
             raise fail("search.space", f"the grid has {size} points (more than {MAX_GRID})")
     else:
@@ -451,43 +533,172 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
         except ImportError:
             raise fail("search.sampler", "cmaes needs the Python package `cmaes`, which is not installed "
                                          "(pip install cmaes)") from None
-    population = so.population_size or sf.search.population_size
+    population = so.population_size or search.population_size
     if population is not None and sampler != "nsga2":
         raise fail("search.population_size", "only the nsga2 sampler has a population")
 
-    # a config for each extreme of the space must build (types, ranges, cross-field rules)
-    _check_configs(cfg_cls, budget, fixed, space, seeds[0], origin, fail)
-    probe = cfg_cls.from_preset(budget, **fixed, **_first_point(space), seed=seeds[0])
-
+    probe = probes[0]
     if early is not None:
-        protocol = getattr(probe, "eval_protocol", "fast")
-        metric = early.metric or f"{protocol}/{sf.objectives[0].metric}"
-        if "/" not in metric:
-            raise fail("early_stopping.metric", f"{metric!r} is not an in-training score; write "
-                                                f"'{protocol}/{metric}' (protocol/score)")
-        mode = early.mode
-        if mode is None:
-            match = [o for o in sf.objectives if o.metric == metric.split("/", 1)[1]]
-            mode = "min" if match and match[0].direction == "minimize" else "max"
-        interval = getattr(probe, "eval_every", 0)
-        if not interval:
-            raise fail("early_stopping", "needs in-training scores: set evaluation.interval > 0")
-        early = early.model_copy(update=dict(metric=metric, mode=mode, grace_period=early.grace_period or interval))
+        early = _resolve_early_stopping(early, sf.objectives, probe, fail)
 
     resources = section.resources or sf.resources
     max_concurrent = section.max_concurrent or sf.max_concurrent
-    kind = sf.kind or ("ablation" if sampler == "grid" and len(space) == 1 else "search")
+    kind = "comparison" if comparison else sf.kind or ("ablation" if sampler == "grid" and len(space) == 1 else "search")
     study = Study(
-        name=sf.name, preset=preset, budget=budget, model=sf.model, fixed=fixed, space=space, sampler=sampler,
-        n_trials=n_trials, sampler_seed=so.seed if so.seed is not None else sf.search.seed,
-        population_size=population, seeds=seeds, objectives=list(sf.objectives), early_stopping=early,
-        resources=resources, max_concurrent=max_concurrent, storage=sf.search.storage, retries=sf.retries,
-        kind=kind, steps=int(getattr(probe, "steps", 0)), eval_protocol=str(getattr(probe, "eval_protocol", "fast")),
+        name=sf.name, preset=preset, budget=budget, model=", ".join(dict.fromkeys(a.model for a in arms)),
+        fixed=fixed, space=space, sampler=sampler, n_trials=n_trials,
+        sampler_seed=so.seed if so.seed is not None else search.seed, population_size=population, seeds=seeds,
+        objectives=list(sf.objectives), early_stopping=early, resources=resources, max_concurrent=max_concurrent,
+        storage=search.storage, retries=sf.retries, kind=kind, arms=arms, datasets=datasets if comparison else [],
+        steps=max(a.steps for a in arms), eval_protocol=str(getattr(probe, "eval_protocol", "fast")),
         final_protocol=str(getattr(probe, "final_protocol", "dlib")),
-        description=sf.description, source=label, source_text=text, config_fields=frozenset(known),
+        description=sf.description, source=label, source_text=text,
     )
     study.resolved = _as_dict(study)
     return study
+
+
+def _check_shape(sf: StudyFile, preset: str, model: ModelSpec | None, fail) -> bool:
+    """Whether the file is a comparison (``arms``) or a single-model study; errors for mixtures."""
+    if (sf.model is None) == (sf.arms is None):
+        raise fail("model", "give either `model` (one model) or `arms` (a comparison of several models)")
+    sections = [(f"presets.{name}", p) for name, p in sf.presets.items()]
+    if sf.arms is None:
+        if sf.search is None:
+            raise fail("search", "missing: a single-model study needs a search section (sampler and space)")
+        if sf.kind == "comparison":
+            raise fail("kind", "a comparison names its models under `arms`")
+        if sf.datasets is not None:
+            raise fail("datasets", "only a comparison (`arms`) runs on a list of datasets; a single-model study "
+                                   "takes `dataset`, or searches `dataset` as a parameter")
+        for where, p in sections:
+            for key in ("datasets", "arms"):
+                if getattr(p, key) is not None:
+                    raise fail(f"{where}.{key}", "only a comparison (a study with `arms`) has this")
+        return False
+    if model is not None:
+        raise fail("arms", "a comparison names its models itself; it cannot take a model from the caller")
+    if sf.kind not in (None, "comparison"):
+        raise fail("kind", f"a study with `arms` is a comparison, not {sf.kind!r}")
+    if sf.dataset is not None and sf.datasets is not None:
+        raise fail("datasets", "give `dataset` or `datasets`, not both")
+    if sf.dataset is None and sf.datasets is None:
+        raise fail("datasets", "missing: the datasets every arm runs on, e.g. [dsprites, shapes3d]")
+    if sf.search is not None:
+        if sf.search.sampler != "grid":
+            raise fail("search.sampler", "a comparison runs every configuration of every arm: only `grid`")
+        if sf.search.space:
+            raise fail("search.space", "a comparison's parameters belong to its arms (arms.<name>.space)")
+    for where, p in [("", sf), *sections]:
+        es = p.early_stopping
+        if es is not None and es.type != "none":
+            raise fail(f"{where}.early_stopping".lstrip("."),
+                       "early stopping compares trials at equal steps; a comparison's models train for "
+                       "different numbers of steps, so it is not available here")
+    for where, p in sections:
+        if p.search is not None and p.search.space:
+            raise fail(f"{where}.search.space", "a comparison's parameters belong to its arms "
+                                                f"({where}.arms.<name>.space)")
+        for name in p.arms or {}:
+            if name not in sf.arms:
+                raise fail(f"{where}.arms.{name}", f"no such arm; the study's arms are {list(sf.arms)}")
+    return True
+
+
+def _lookup_model(name: str, where: str, fail) -> ModelSpec:
+    if name not in available_models():
+        raise fail(where, f"unknown model {name!r}; registered models are {available_models()}")
+    try:
+        return get_model(name)
+    except ImportError as e:
+        raise fail(where, f"model {name!r} cannot be imported: {e}") from None
+
+
+def _check_datasets(datasets: list[str], where: str, fail) -> None:
+    from did_core.data import available_datasets
+
+    unknown = [d for d in datasets if d not in available_datasets()]
+    if unknown:
+        raise fail(where, f"unknown dataset(s) {unknown}; known datasets are {available_datasets()}")
+    if len(set(datasets)) != len(datasets):
+        raise fail(where, f"each dataset at most once, got {datasets}")
+
+
+def _arm_sections(sf: StudyFile, section: PresetSection, where: str, so: SearchOverride, fail) -> dict:
+    """``{arm name: (its own fixed fields, its space, where each was written)}``, preset applied."""
+    if sf.arms is None:
+        space = dict(sf.search.space)
+        for name, spec in (so.space or {}).items():
+            if name not in space:
+                raise fail(f"{where}.search.space.{name}", "a preset may only change parameters the study searches; "
+                                                           f"the study searches {list(space)}")
+            space[name] = spec
+        return {sf.model: ({}, space, {})}
+    out = {}
+    for name, arm in sf.arms.items():
+        override = (section.arms or {}).get(name) or ArmOverride()
+        fixed = {**arm.fixed, **(override.fixed or {})}
+        origin = {k: f"arms.{name}.fixed.{k}" for k in arm.fixed}
+        origin.update({k: f"{where}.arms.{name}.fixed.{k}" for k in override.fixed or {}})
+        origin.update({k: f"arms.{name}.space.{k}" for k in arm.space})
+        space = dict(arm.space)
+        for p, spec in (override.space or {}).items():
+            if p not in space:
+                raise fail(f"{where}.arms.{name}.space.{p}", "a preset may only change parameters the arm searches; "
+                                                            f"arm {name!r} searches {list(space)}")
+            space[p] = spec
+            origin[p] = f"{where}.arms.{name}.space.{p}"
+        for p, spec in space.items():
+            if spec.grid() is None:
+                raise fail(origin[p], f"a {spec.type} range has no grid points: give `values: [...]` "
+                                      "(a comparison runs every grid point)")
+        out[name] = (fixed, space, origin)
+    return out
+
+
+def _check_fields(cfg_cls, model_name: str, fixed: dict, space: dict, origin: dict, comparison: bool, fail) -> None:
+    known = set(cfg_cls.field_names())
+    for name in list(fixed) + list(space):
+        at = origin.get(name, f"search.space.{name}")
+        if name == "seed":
+            raise fail(at, "seeds are set by the study's `seeds`, not as a parameter")
+        if comparison and name in ("dataset", METHOD):
+            raise fail(at, "in a comparison the dataset is a study axis: list it under `datasets`"
+                       if name == "dataset" else f"{METHOD!r} is the name of the arm, not a model field")
+        if name not in known:
+            raise fail(at, f"not a field of the {model_name!r} model's Config; known fields: {sorted(known - {'seed'})}")
+    both = sorted(set(fixed) & set(space))
+    if both:
+        raise fail(origin.get(both[0], f"fixed.{both[0]}"), "a parameter is either fixed or searched, not both")
+
+
+def _comparison_space(arms: list[Arm], datasets: list[str]) -> dict[str, Any]:
+    """The Optuna parameters of a comparison: the arm, the dataset, and for each parameter name the
+    values any arm gives it (one distribution per name, as Optuna requires)."""
+    values: dict[str, list] = {}
+    for arm in arms:
+        for name, spec in arm.space.items():
+            values.setdefault(name, [])
+            values[name] += [v for v in spec.grid() if v not in values[name]]
+    space = {METHOD: CategoricalParam(type="categorical", choices=[a.label for a in arms]),
+             "dataset": CategoricalParam(type="categorical", choices=datasets)}
+    return {**space, **{n: CategoricalParam(type="categorical", choices=v) for n, v in values.items()}}
+
+
+def _resolve_early_stopping(early: EarlyStopping, objectives: list[Objective], probe, fail) -> EarlyStopping:
+    protocol = getattr(probe, "eval_protocol", "fast")
+    metric = early.metric or f"{protocol}/{objectives[0].metric}"
+    if "/" not in metric:
+        raise fail("early_stopping.metric", f"{metric!r} is not an in-training score; write "
+                                            f"'{protocol}/{metric}' (protocol/score)")
+    mode = early.mode
+    if mode is None:
+        match = [o for o in objectives if o.metric == metric.split("/", 1)[1]]
+        mode = "min" if match and match[0].direction == "minimize" else "max"
+    interval = getattr(probe, "eval_every", 0)
+    if not interval:
+        raise fail("early_stopping", "needs in-training scores: set evaluation.interval > 0")
+    return early.model_copy(update=dict(metric=metric, mode=mode, grace_period=early.grace_period or interval))
 
 
 def _check_configs(cfg_cls, budget, fixed, space, seed, origin, fail) -> None:
@@ -505,7 +716,7 @@ def _check_configs(cfg_cls, budget, fixed, space, seed, origin, fail) -> None:
             try:
                 cfg_cls.from_preset(budget, **fixed, **{**_first_point(space), name: value}, seed=seed)
             except (ConfigError, TypeError, ValueError) as e:
-                raise fail(f"search.space.{name}", f"value {value!r} gives an invalid config: {e}") from None
+                raise fail(origin.get(name, f"search.space.{name}"), f"value {value!r} gives an invalid config: {e}") from None
 
 
 def _first_point(space) -> dict[str, Any]:
@@ -530,6 +741,12 @@ def _as_dict(study: Study) -> dict[str, Any]:
         "retries": study.retries,
     }
     out["search"] = {k: v for k, v in out["search"].items() if v is not None}
+    if study.comparison:  # what each arm adds to the shared `fixed`, its grid and its length
+        out["datasets"] = list(study.datasets)
+        out["arms"] = {a.label: {"model": a.model,
+                                 "fixed": {k: v for k, v in a.fixed.items() if study.fixed.get(k, object()) != v},
+                                 "space": {n: s.model_dump(exclude_none=True) for n, s in a.space.items()},
+                                 "steps": a.steps} for a in study.arms}
     return out
 
 

@@ -36,10 +36,10 @@ from ray import tune
 from ray.tune.search import Searcher
 
 from .results import INTERRUPTED, CurveWriter, format_params, write_results
-from .schema import Study, StudyError
+from .schema import METHOD, Study, StudyError
 
 # the parts of a study that must not change between runs into the same storage
-SPEC_KEYS = ("model", "budget", "fixed", "sampler", "space", "objectives")
+SPEC_KEYS = ("model", "budget", "fixed", "sampler", "space", "objectives", "arms")
 
 
 def storage_url(study: Study, run_dir: Path) -> str:
@@ -76,8 +76,11 @@ def distributions(study: Study) -> dict[str, BaseDistribution]:
 
 def spec_of(study: Study) -> dict[str, Any]:
     r = study.resolved
-    return {"model": r["model"], "budget": r["budget"], "fixed": r["fixed"], "sampler": r["search"]["sampler"],
+    spec = {"model": r["model"], "budget": r["budget"], "fixed": r["fixed"], "sampler": r["search"]["sampler"],
             "space": r["search"]["space"], "objectives": r["objectives"]}
+    if "arms" in r:
+        spec["arms"] = r["arms"]
+    return spec
 
 
 def open_study(study: Study, run_dir: Path, fresh: bool = False) -> optuna.Study:
@@ -131,7 +134,7 @@ def plan_key(t: optuna.trial.FrozenTrial, study: Study) -> tuple[Any, int] | Non
 
     Enqueued trials carry both attributes from birth; a trial the sampler proposed gets them just
     after ``ask``, so a missing one means (config_id = its number, seed = the first seed)."""
-    if len(_fixed_params(t)) != len(study.space):
+    if not study.has_all_params(_fixed_params(t)):
         return None
     return t.user_attrs.get("config_id", t.number), t.user_attrs.get("seed", study.seeds[0])
 
@@ -173,13 +176,14 @@ def remaining_trials(ostudy: optuna.Study, study: Study) -> int:
 class OptunaSearcher(Searcher):
     """Ray Tune searcher over Optuna's ask: each Tune trial is the next Optuna trial.
 
-    ``trial_base`` holds what every trial's Tune config shares (model, budget, fixed, run_dir).
-    Results go back to Optuna through :class:`Recorder`, which also sees trial errors.
+    ``arm_bases`` holds, for each arm's label, what the Tune configs of its trials share (model,
+    budget, fixed, run_dir). A comparison's ``method`` parameter picks the arm and is not passed
+    to the model. Results go back to Optuna through :class:`Recorder`, which also sees trial errors.
     """
 
-    def __init__(self, ostudy: optuna.Study, study: Study, trial_base: dict[str, Any]):
+    def __init__(self, ostudy: optuna.Study, study: Study, arm_bases: dict[str, dict[str, Any]]):
         super().__init__(metric=None, mode=None)
-        self.ostudy, self.study, self.base = ostudy, study, trial_base
+        self.ostudy, self.study, self.bases = ostudy, study, arm_bases
         self.dists = distributions(study)
         # this process is the study's only writer (run folder lock), so count configurations once
         self.configs = len(_configs_started(ostudy.get_trials(deepcopy=False), study))
@@ -191,14 +195,21 @@ class OptunaSearcher(Searcher):
         trial = self._next()
         if trial is None:
             return Searcher.FINISHED
-        a = trial.user_attrs
-        return {**self.base, "number": trial.number, "config_id": a["config_id"], "seed": a["seed"],
-                "params": dict(trial.params), "resumed_from": a.get("resumed_from")}
+        a, params = trial.user_attrs, dict(trial.params)
+        arm = self.study.arm_of(params)
+        return {**self.bases[arm.label], "arm": arm.label, "number": trial.number, "config_id": a["config_id"],
+                "seed": a["seed"], "params": {k: v for k, v in params.items() if k != METHOD},
+                "resumed_from": a.get("resumed_from")}
 
     def _next(self) -> optuna.Trial | None:
         waiting = self.ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if not waiting and (self.study.sampler == "grid" or self.configs >= self.study.n_trials):
             return None
+        if self.study.comparison:  # each arm has its own parameters: set just this configuration's
+            trial = self.ostudy.ask()
+            for name in self.study.grid()[trial.user_attrs["config_id"]]:
+                trial.suggest_categorical(name, self.dists[name].choices)
+            return trial
         trial = self.ostudy.ask(self.dists)
         if "seed" not in trial.user_attrs:  # a new configuration proposed by the sampler (see plan_key)
             self.configs += 1
@@ -306,6 +317,8 @@ class Recorder(tune.Callback):
         df = write_results(self.run_dir, self.ostudy)
         shown = ", ".join(f"{o.metric}={r[o.metric]:.4g}" for o in self.study.objectives if _is_number(r.get(o.metric)))
         params = format_params({f"params_{k}": v for k, v in trial.config["params"].items()})
+        if self.study.comparison:
+            params = f"{trial.config['arm']}: {params}"
         note = f"  {error}" if error else ""
         self.log(f"[{len(df):>3}/{self.total}] trial {number} ({params}, seed {trial.config['seed']}): "
                  f"{state.name} {shown}{note}".rstrip())

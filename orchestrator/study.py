@@ -37,7 +37,7 @@ from did_core.models import ModelSpec
 
 from .environment import capture
 from .results import best_configurations, format_params, write_results
-from .schema import Study, StudyError, find_study_file, list_studies, load_study
+from .schema import Arm, Study, StudyError, find_study_file, list_studies, load_study
 from .search import OptunaSearcher, Recorder, open_study, recover, remaining_trials, storage_url
 
 RUN_FILES = ("study.yaml", "meta.json", "optuna.db", "results.csv", "curves.csv")
@@ -90,7 +90,7 @@ def _run(study, run_dir, address, max_concurrent, dashboard, fresh, model, repor
     done_before = len(write_results(run_dir, ostudy))
     meta = _start_meta(run_dir, study, url)
     log(f"study {study.name!r}, preset {study.preset!r} (model {study.model!r}, budget {study.budget!r}, "
-        f"{study.steps} steps per trial): {study.planned_trials} trials planned, {done_before} already finished, "
+        f"{_steps_text(study)}): {study.planned_trials} trials planned, {done_before} already finished, "
         f"{todo} to run\nrun folder: {run_dir}")
 
     if todo > 0:
@@ -155,14 +155,7 @@ def _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, mode
                                        "max_concurrent": max_concurrent}
         _write_json(run_dir / "meta.json", meta)
 
-        fixed = dict(study.fixed)
-        fields = study.config_fields
-        if "num_threads" in fields and "num_threads" not in fixed:
-            fixed["num_threads"] = max(1, int(res.cpus))
-        if "gpu_memory_fraction" in fields and "gpu_memory_fraction" not in fixed and 0 < gpus < 1:
-            fixed["gpu_memory_fraction"] = gpus
-        base = {"model": study.model, "budget": study.budget, "fixed": fixed, "run_dir": str(run_dir),
-                "tune_checkpoints": study.retries > 0}
+        bases = {arm.label: _arm_base(study, arm, run_dir, res.cpus, gpus) for arm in study.arms}
 
         scheduler = None
         es = study.early_stopping
@@ -177,7 +170,7 @@ def _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, mode
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
-                search_alg=OptunaSearcher(ostudy, study, base), scheduler=scheduler, num_samples=todo,
+                search_alg=OptunaSearcher(ostudy, study, bases), scheduler=scheduler, num_samples=todo,
                 max_concurrent_trials=max_concurrent, reuse_actors=True,
                 trial_name_creator=lambda t: f"trial_{t.config['number']}",
                 trial_dirname_creator=lambda t: f"trial_{t.config['number']}"),
@@ -192,6 +185,17 @@ def _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, mode
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def _arm_base(study: Study, arm: Arm, run_dir: Path, cpus: float, gpus: float) -> dict[str, Any]:
+    """What the Tune configs of one arm's trials share."""
+    fixed = dict(arm.fixed)
+    if "num_threads" in arm.config_fields and "num_threads" not in fixed:
+        fixed["num_threads"] = max(1, int(cpus))
+    if "gpu_memory_fraction" in arm.config_fields and "gpu_memory_fraction" not in fixed and 0 < gpus < 1:
+        fixed["gpu_memory_fraction"] = gpus
+    return {"model": arm.model, "budget": study.budget, "fixed": fixed, "run_dir": str(run_dir),
+            "tune_checkpoints": study.retries > 0}
 
 
 def _summary(study, run_dir, url, df, best, interrupted, log) -> None:
@@ -223,10 +227,16 @@ def _summary(study, run_dir, url, df, best, interrupted, log) -> None:
         lines.append(f"report:   {run_dir / 'report.html'}")
     lines.append(f"optuna:   optuna-dashboard {url} --host 127.0.0.1   (then open http://127.0.0.1:8080)")
     if study.budget != "paper":
-        lines.append(f"WARNING: these scores come from the small {study.budget!r} budget ({study.steps} steps per "
-                     f"trial). They are NOT comparable with 'paper'-budget scores or the paper's numbers; "
+        lines.append(f"WARNING: these scores come from the small {study.budget!r} budget ({_steps_text(study)}). "
+                     "They are NOT comparable with 'paper'-budget scores or the paper's numbers; "
                      f"they show that the pipeline works, not how good a setting is.")
     log("\n".join(lines))
+
+
+def _steps_text(study: Study) -> str:
+    if not study.comparison:
+        return f"{study.steps} steps per trial"
+    return "steps per trial: " + ", ".join(f"{a.label} {a.steps}" for a in study.arms)
 
 
 def _build_report(run_dir: Path, log) -> None:
