@@ -6,7 +6,7 @@ It reads what ``python -m orchestrator.study`` wrote (docs/architecture.md, "Run
 shows: where and how the study ran, the leaderboard (mean ± std over seeds), for an ablation
 every score against the ablated parameter with a Welch test of each setting against the
 default, for a search Optuna's history / importances / parallel coordinates / slices / contour
-(/ Pareto front), training curves of every trial, the best model's latent traversal, the failed
+(/ Pareto front), for a comparison Table 1 and the total-correlation-against-MIG figure, training curves of every trial, the best model's latent traversal, the failed
 trials, and the study file. A folder with nothing finished still gets a report that says so.
 
 Example:
@@ -23,6 +23,7 @@ from pathlib import Path
 
 from did_core.atomic import atomic_path
 
+from .report_comparison import comparison_sections
 from .report_data import ReportError, RunData, load_run
 from .report_figures import IMPORTANCE_EVALUATOR, MAX_CURVE_POINTS, ablation_figure, curve_figures, search_figures
 from .report_header import header_table
@@ -54,6 +55,8 @@ def write_report(run: RunData, out: str | Path | None = None) -> Path:
         _ablation_section(page, run)
     elif not run.finished.empty and run.kind == "search":
         _search_section(page, run)
+    elif not run.finished.empty and run.kind == "comparison":
+        comparison_sections(page, run)
     _curves_section(page, run)
     _traversal_section(page, run)
     _failed_section(page, run)
@@ -166,14 +169,16 @@ def _traversal_section(page: Page, run: RunData) -> None:
     best = best_trial(run)
     blocks = []
     picks = [(best, "best model")] if best is not None else []
-    if run.kind == "ablation" and run.params and run.objectives:
+    # an ablation: the best seed of each setting; a comparison: the best model of each method and dataset
+    by = run.params if run.kind == "ablation" else [p for p in ("method", "dataset") if p in run.params]
+    if run.kind in ("ablation", "comparison") and by and run.objectives:
         score, direction = run.objectives[0]
-        df = with_config(run.finished.dropna(subset=[score]), run.params)
+        df = with_config(run.finished.dropna(subset=[score]), by)
         for config, group in df.groupby("config", sort=False):
             idx = group[score].idxmin() if direction == "minimize" else group[score].idxmax()
             t = int(group.loc[idx, "trial"])
             if t != best:
-                picks.append((t, f"best seed of {config}"))
+                picks.append((t, f"best seed of {config}" if run.kind == "ablation" else f"best of {config}"))
     for trial, why in picks[:MAX_TRAVERSALS]:
         png = run.run_dir / "trials" / str(trial) / "traversal.png"
         row = run.results[run.results["trial"] == trial].iloc[0]

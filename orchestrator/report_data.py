@@ -57,7 +57,7 @@ class RunData:
     scores: list[str] = field(default_factory=list)  # final-score columns (no protocol prefix)
     fast_scores: list[str] = field(default_factory=list)  # prefixed in-training scores found in results.csv
     objectives: list[tuple[str, str]] = field(default_factory=list)  # (score, "maximize"|"minimize")
-    kind: str = "search"  # "ablation" or "search"
+    kind: str = "search"  # "ablation", "search" or "comparison"
     problems: list[str] = field(default_factory=list)  # what is missing or unreadable, for the reader
 
     @property
@@ -223,7 +223,7 @@ def _decide_kind(run: RunData) -> None:
     sampler = str(search.get("sampler") if isinstance(search, dict) else search).lower()
     swept = [p for p, v in study_space(run.study).items()
              if p != "seed" and len(grid_values(v) or [None, None]) > 1]
-    if declared in ("ablation", "search"):
+    if declared in ("ablation", "search", "comparison"):
         run.kind = declared
     elif sampler.startswith("grid") and len(swept) == 1:
         run.kind = "ablation"

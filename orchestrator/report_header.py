@@ -38,6 +38,8 @@ def header_table(run: RunData, counts: dict[str, int]) -> str:
                                       if m.get("budget") or run.study.get("budget") else "")],
         ["model", m.get("model") or run.study.get("model") or "unknown"],
         ["kind", f"ablation of {run.params[0]}" if run.kind == "ablation" and run.params else
+                 f"comparison of {', '.join(run.study.get('arms') or []) or 'several models'} on "
+                 f"{', '.join(run.study.get('datasets') or []) or 'one dataset'}" if run.kind == "comparison" else
                  f"search ({_sampler(run)} sampler)"],
         ["objectives", ", ".join(f"{s} ({d})" for s, d in run.objectives) or "unknown"],
         ["trials", trials],

@@ -22,7 +22,12 @@ from .report_data import RunData, grid_values, is_number, study_space
 def config_label(row: pd.Series | dict, params: list[str]) -> str:
     if not params:
         return "(single configuration)"
-    return ", ".join(f"{p}={_fmt_value(row[p])}" for p in params)
+    # a comparison's rows leave the parameters of the other arms empty
+    return ", ".join(f"{p}={_fmt_value(row[p])}" for p in params if not _empty(row[p])) or "(its defaults)"
+
+
+def _empty(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def _fmt_value(v) -> str:

@@ -35,6 +35,7 @@ from did_core.atomic import atomic_path
 INTERRUPTED = "interrupted"  # user attr of a trial whose process died; its configuration was re-queued
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 CURVE_COLUMNS = ["trial", "step", "name", "value"]
+TABLE1_SCORES = ["mig", "dci_disentanglement", "sap"]  # the scores of a comparison's table (the paper's Table 1)
 
 
 def results_table(study: optuna.Study) -> pd.DataFrame:
@@ -66,7 +67,9 @@ def results_table(study: optuna.Study) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=["trial", "config_id", "seed", "status", "error"])
-    first = ["trial", "config_id", "seed", "status"] + sorted(c for c in df if c.startswith("params_"))
+    lead = {"params_method": 0, "params_dataset": 1}  # a comparison's arm and dataset come first
+    first = ["trial", "config_id", "seed", "status"] + sorted((c for c in df if c.startswith("params_")),
+                                                              key=lambda c: (lead.get(c, 2), c))
     last = ["step", "final_protocol", "duration_s", "node", "host", "started", "finished", "resumed_from", "error"]
     scores = [c for c in df if c not in first and c not in last]
     scores = sorted((c for c in scores if "/" not in c)) + sorted(c for c in scores if "/" in c)
@@ -130,8 +133,60 @@ def best_configurations(df: pd.DataFrame, objectives: list[tuple[str, str]]) -> 
     return table.reset_index()
 
 
+def comparison_table(df: pd.DataFrame, objective: tuple[str, str], scores: list[str], params: list[str],
+                     select: str = "best") -> pd.DataFrame:
+    """Table 1 of a comparison: one row per (method, dataset) of the completed trials in ``df``,
+    whose columns are ``method``, ``dataset``, the arms' parameters ``params`` and the scores.
+
+    ``select="best"``: each method's configuration with the best mean ``objective`` over its seeds
+    on that dataset (the way papers report a method; optimistic for the objective itself, which
+    picks it); ``select="all"``: every configuration and seed of the method pooled.
+    Columns: method, dataset, configuration, n (trials), ``<score>_mean``, ``<score>_std``.
+
+    Example:
+        >>> comparison_table(df, ("mig", "maximize"), ["mig", "sap"], ["beta"]).iloc[0]["mig_mean"]  # doctest: +SKIP
+    """
+    metric, direction = objective
+    done = df[df["status"].isin(["COMPLETE", "finished"])] if "status" in df else df
+    scores = [s for s in scores if s in done]
+    if done.empty or metric not in done or not scores:
+        return pd.DataFrame()
+    params = [p for p in params if p in done and p not in ("method", "dataset")]
+    rows = []
+    for (method, dataset), group in done.groupby(["method", "dataset"], sort=False):
+        group = group.assign(configuration=[_config_text(r, params) for _, r in group.iterrows()])
+        if select == "best":
+            means = group.groupby("configuration", sort=False)[metric].mean().dropna()
+            if means.empty:
+                continue
+            best = means.idxmin() if direction == "minimize" else means.idxmax()
+            group = group[group["configuration"] == best]
+            label = best
+        else:
+            label = f"all {group['configuration'].nunique()} configuration(s)"
+        row = {"method": method, "dataset": dataset, "configuration": label, "n": len(group)}
+        for s in scores:
+            vals = group[s].dropna()
+            row[f"{s}_mean"] = vals.mean() if len(vals) else math.nan
+            row[f"{s}_std"] = vals.std(ddof=1) if len(vals) > 1 else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _config_text(row, params: list[str]) -> str:
+    items = [(p, row[p]) for p in params if not _missing(row[p])]
+    return ", ".join(f"{p}={_fmt(v)}" for p, v in items) or "(its defaults)"
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
 def format_params(row: pd.Series | dict) -> str:
-    items = [(k[len("params_"):], v) for k, v in dict(row).items() if str(k).startswith("params_")]
+    """``name=value, ...`` of a row's ``params_`` columns; a comparison's method and dataset first,
+    parameters another arm owns (empty here) left out."""
+    items = [(k[len("params_"):], v) for k, v in dict(row).items() if str(k).startswith("params_") and not _missing(v)]
+    items.sort(key=lambda kv: ("method", "dataset").index(kv[0]) if kv[0] in ("method", "dataset") else 2)
     return ", ".join(f"{k}={_fmt(v)}" for k, v in items) or "(no searched parameters)"
 
 

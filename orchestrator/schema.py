@@ -640,17 +640,19 @@ def _arm_sections(sf: StudyFile, section: PresetSection, where: str, so: SearchO
         fixed = {**arm.fixed, **(override.fixed or {})}
         origin = {k: f"arms.{name}.fixed.{k}" for k in arm.fixed}
         origin.update({k: f"{where}.arms.{name}.fixed.{k}" for k in override.fixed or {}})
-        origin.update({k: f"arms.{name}.space.{k}" for k in arm.space})
+        origin.update({k: f"arms.{name}.space.{k}" for k in arm.space if k not in fixed})  # fixed: named there
         space = dict(arm.space)
         for p, spec in (override.space or {}).items():
             if p not in space:
                 raise fail(f"{where}.arms.{name}.space.{p}", "a preset may only change parameters the arm searches; "
                                                             f"arm {name!r} searches {list(space)}")
             space[p] = spec
-            origin[p] = f"{where}.arms.{name}.space.{p}"
+            if p not in fixed:
+                origin[p] = f"{where}.arms.{name}.space.{p}"
         for p, spec in space.items():
             if spec.grid() is None:
-                raise fail(origin[p], f"a {spec.type} range has no grid points: give `values: [...]` "
+                at = f"{where}.arms.{name}.space.{p}" if p in (override.space or {}) else f"arms.{name}.space.{p}"
+                raise fail(at, f"a {spec.type} range has no grid points: give `values: [...]` "
                                       "(a comparison runs every grid point)")
         out[name] = (fixed, space, origin)
     return out

@@ -36,7 +36,7 @@ from did_core.atomic import atomic_path
 from did_core.models import ModelSpec
 
 from .environment import capture
-from .results import best_configurations, format_params, write_results
+from .results import TABLE1_SCORES, best_configurations, comparison_table, format_params, write_results
 from .schema import Arm, Study, StudyError, find_study_file, list_studies, load_study
 from .search import OptunaSearcher, Recorder, open_study, recover, remaining_trials, storage_url
 
@@ -205,7 +205,9 @@ def _summary(study, run_dir, url, df, best, interrupted, log) -> None:
              f"({', '.join(f'{v} {k}' for k, v in sorted(counts.items())) or 'none'})"]
     if interrupted:
         lines.append("INTERRUPTED: not every planned trial finished; run the same command again to continue")
-    if not best.empty:
+    if study.comparison:
+        lines += _comparison_lines(study, df)
+    elif not best.empty:
         top = best.iloc[0]
         m = study.objectives[0].metric
         lines.append(f"best configuration ({'by ' + m if len(study.objectives) == 1 else 'first objective'}): "
@@ -231,6 +233,24 @@ def _summary(study, run_dir, url, df, best, interrupted, log) -> None:
                      "They are NOT comparable with 'paper'-budget scores or the paper's numbers; "
                      f"they show that the pipeline works, not how good a setting is.")
     log("\n".join(lines))
+
+
+def _comparison_lines(study: Study, df: pd.DataFrame) -> list[str]:
+    """Each method's best configuration per dataset, mean ± std over its seeds (Table 1's rows)."""
+    plain = df.rename(columns=lambda c: c.removeprefix("params_"))
+    objective = (study.objectives[0].metric, study.objectives[0].direction)
+    scores = list(dict.fromkeys([objective[0], *TABLE1_SCORES]))
+    params = list(dict.fromkeys(p for arm in study.arms for p in arm.space))
+    table = comparison_table(plain, objective, scores, params, select="best")
+    if table.empty:
+        return []
+    lines = [f"each method's best configuration by {objective[0]} (mean ± std over seeds; the report also pools "
+             "every configuration):"]
+    for _, r in table.iterrows():
+        shown = ", ".join(f"{s} {r[f'{s}_mean']:.4g}" + (f" ± {r[f'{s}_std']:.2g}" if pd.notna(r[f"{s}_std"]) else "")
+                          for s in scores if f"{s}_mean" in r)
+        lines.append(f"  {r['method']:<12} {r['dataset']:<9} {r['configuration']}: {shown} (n={int(r['n'])})")
+    return lines
 
 
 def _steps_text(study: Study) -> str:

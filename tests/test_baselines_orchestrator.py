@@ -73,3 +73,51 @@ def test_baseline_trains_through_the_orchestrator(local_ray, tmp_path, model, pa
     curves = pd.read_csv(tmp_path / "run" / "curves.csv")
     assert sorted(curves.loc[curves["name"] == "loss/kl", "step"]) == [1, 2, 3]
     assert not run.interrupted
+
+
+COMPARISON = """
+name: two_baselines
+datasets: [dsprites, shapes3d]
+arms:
+  bvae: {{model: beta_vae, space: {{beta: {{type: categorical, choices: [1.0, 8.0]}}}}}}
+  fvae: {{model: factor_vae, fixed: {{gamma: 20.0}}}}
+fixed: {{steps: 3, batch_size: 8, log_every: 1, eval_metrics: "mig,dci,sap,gaussian_tc"}}
+seeds: [4]
+objectives: [{{metric: mig}}]
+evaluation: {{protocol: {protocol}, interval: 0, final_protocol: {protocol}}}
+resources: {{cpus: 1, gpus: 0}}
+"""
+
+
+def test_a_comparison_runs_each_arm_on_each_dataset_and_reports_table_1(local_ray, tmp_path):
+    from orchestrator.report import build_report
+
+    path = tmp_path / "two_baselines.yaml"
+    path.write_text(COMPARISON.format(protocol=PROTOCOL))
+    lines = []
+    run_study(path, preset="smoke", out=tmp_path / "run", log=lines.append, report=False)
+
+    df = pd.read_csv(tmp_path / "run" / "results.csv")
+    assert (df["status"] == "COMPLETE").all(), df[["trial", "error"]].to_dict("records")
+    plan = sorted(zip(df["params_method"], df["params_dataset"], df["params_beta"].fillna(0)))
+    assert plan == [("bvae", "dsprites", 1.0), ("bvae", "dsprites", 8.0), ("bvae", "shapes3d", 1.0),
+                    ("bvae", "shapes3d", 8.0), ("fvae", "dsprites", 0), ("fvae", "shapes3d", 0)]
+    assert list(df.columns[4:6]) == ["params_method", "params_dataset"]
+    for _, row in df.iterrows():  # each trial trained the arm's model, on its dataset, with its own fields
+        trial = json.loads((tmp_path / "run" / "trials" / str(row["trial"]) / "trial.json").read_text())
+        assert trial["model"] == {"bvae": "beta_vae", "fvae": "factor_vae"}[row["params_method"]]
+        assert trial["config"]["dataset"] == row["params_dataset"] and trial["config"]["seed"] == 4
+        assert "method" not in trial["config"]
+        if row["params_method"] == "fvae":
+            assert trial["config"]["gamma"] == 20.0 and pd.isna(row["params_beta"])
+        else:
+            assert trial["config"]["beta"] == row["params_beta"]
+    summary = "\n".join(lines).splitlines()
+    assert any(line.startswith("  fvae") and "shapes3d" in line and "mig" in line for line in summary), summary
+
+    again = run_study(path, preset="smoke", out=tmp_path / "run", log=lambda *a: None, report=False)
+    assert len(again.results) == 6  # nothing ran twice: every configuration was recognised as done
+
+    html = build_report(tmp_path / "run").read_text()
+    assert "Comparison (Table 1)" in html and "comparison of bvae, fvae on dsprites, shapes3d" in html
+    assert "mig · shapes3d" in html and "Spearman rank correlation of total correlation and MIG over all 6" in html

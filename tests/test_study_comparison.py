@@ -1,0 +1,166 @@
+"""Comparison studies (`arms`): the plan they resolve to, the errors that name the field, and the
+Table 1 / Figure 2 numbers computed from a results table with known values."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from orchestrator.report_comparison import tc_mig_correlations
+from orchestrator.report_data import RunData
+from orchestrator.results import comparison_table
+from orchestrator.schema import METHOD, StudyError, load_study, parse_study
+
+BASE = {
+    "name": "cmp",
+    "datasets": ["dsprites", "shapes3d"],
+    "arms": {
+        "vae": {"model": "beta_vae", "space": {"beta": {"type": "categorical", "choices": [1.0, 4.0]}}},
+        "tc": {"model": "beta_tcvae", "space": {"beta": {"type": "categorical", "choices": [4.0, 10.0]}},
+               "fixed": {"batch_size": 16}},
+        "fvae": {"model": "factor_vae"},
+    },
+    "fixed": {"eval_metrics": "mig,gaussian_tc"},
+    "seeds": 2,
+    "objectives": [{"metric": "mig"}],
+}
+
+
+def parse(preset="smoke", **changes):
+    return parse_study({**BASE, **changes}, preset, label="studies/cmp.yaml")
+
+
+def error_of(preset="smoke", **changes) -> str:
+    with pytest.raises(StudyError) as e:
+        parse(preset, **changes)
+    return str(e.value)
+
+
+def test_every_arm_configuration_runs_on_every_dataset():
+    s = parse()
+    assert s.kind == "comparison" and s.sampler == "grid" and s.datasets == ["dsprites", "shapes3d"]
+    assert s.model == "beta_vae, beta_tcvae, factor_vae"
+    grid = s.grid()
+    assert len(grid) == 2 * (2 + 2 + 1) and s.planned_trials == 20
+    assert grid[:5] == [
+        {METHOD: "vae", "dataset": "dsprites", "beta": 1.0}, {METHOD: "vae", "dataset": "dsprites", "beta": 4.0},
+        {METHOD: "tc", "dataset": "dsprites", "beta": 4.0}, {METHOD: "tc", "dataset": "dsprites", "beta": 10.0},
+        {METHOD: "fvae", "dataset": "dsprites"}]
+    # one Optuna distribution per parameter name: the values any arm gives it
+    assert s.space["beta"].choices == [1.0, 4.0, 10.0]
+    assert s.space[METHOD].choices == ["vae", "tc", "fvae"]
+    tc = s.arm_of({METHOD: "tc"})
+    assert tc.model == "beta_tcvae" and tc.fixed["batch_size"] == 16 and tc.fixed["eval_metrics"] == "mig,gaussian_tc"
+    assert "batch_size" not in s.arm_of({METHOD: "vae"}).fixed
+    assert s.has_all_params({METHOD: "fvae", "dataset": "dsprites"})
+    assert not s.has_all_params({METHOD: "tc", "dataset": "dsprites"})  # its beta is missing
+    assert s.resolved["arms"]["tc"]["fixed"] == {"batch_size": 16} and s.resolved["datasets"] == s.datasets
+
+
+def test_presets_override_datasets_and_arm_grids():
+    s = parse("quick", presets={"quick": {"datasets": ["dsprites"], "seeds": 1,
+                                          "arms": {"vae": {"space": {"beta": {"type": "categorical",
+                                                                              "choices": [16.0]}}},
+                                                   "fvae": {"fixed": {"gamma": 50.0}}}}})
+    assert s.datasets == ["dsprites"] and s.seeds == [0] and s.budget == "quick"
+    assert [c.get("beta") for c in s.grid()] == [16.0, 4.0, 10.0, None]
+    assert s.arm_of({METHOD: "fvae"}).fixed["gamma"] == 50.0
+    assert {a.label: a.steps for a in s.arms} == {"vae": 3000, "tc": 3000, "fvae": 3000}
+
+
+def test_builtin_comparisons_resolve():
+    table1 = load_study("baselines", "paper")
+    assert table1.datasets == ["dsprites", "shapes3d"] and len(table1.seeds) == 5
+    grids = {a.label: [p for p in a.space.get("beta", a.space.get("gamma")).grid()] if a.space else []
+             for a in table1.arms}
+    assert grids == {"did": [], "beta_vae": [1, 2, 4, 6, 8, 16], "beta_tcvae": [1, 2, 4, 6, 8, 10],
+                     "factor_vae": [10, 20, 30, 40, 50, 100]}
+    assert table1.planned_trials == 2 * (1 + 18) * 5
+    quick = load_study("baselines", "quick")
+    assert quick.datasets == ["dsprites"] and quick.planned_trials == 4 * 2
+    figure2 = load_study("tc_vs_mig", "smoke")
+    assert "gaussian_tc" in figure2.fixed["eval_metrics"] and figure2.datasets == ["dsprites"]
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"model": "beta_vae"}, "studies/cmp.yaml: model: give either `model` (one model) or `arms`"),
+    ({"arms": None}, "model: give either `model`"),
+    ({"arms": {}}, "arms: a comparison needs at least one arm"),
+    ({"arms": {"a b": {"model": "beta_vae"}}}, "arms: arm names may hold letters"),
+    ({"arms": {"x": {"model": "vae9"}}}, "arms.x.model: unknown model 'vae9'"),
+    ({"arms": {"x": {"model": "beta_vae", "space": {"gamma": {"type": "categorical", "choices": [1.0]}}}}},
+     "arms.x.space.gamma: not a field of the 'beta_vae' model's Config"),
+    ({"arms": {"x": {"model": "beta_vae", "space": {"beta": {"type": "float", "low": 1, "high": 2}}}}},
+     "arms.x.space.beta: a float range has no grid points"),
+    ({"arms": {"x": {"model": "beta_vae", "space": {"beta": {"type": "categorical", "choices": [-1.0]}}}}},
+     "arms.x.space.beta: must be >= 0, got -1.0"),
+    ({"arms": {"x": {"model": "beta_vae", "fixed": {"dataset": "shapes3d"}}}},
+     "arms.x.fixed.dataset: in a comparison the dataset is a study axis"),
+    ({"datasets": ["dsprites", "mnist"]}, "datasets: unknown dataset(s) ['mnist']"),
+    ({"datasets": None}, "datasets: missing"),
+    ({"dataset": "dsprites"}, "datasets: give `dataset` or `datasets`, not both"),
+    ({"search": {"sampler": "tpe", "n_trials": 3}}, "search.sampler: a comparison runs every configuration"),
+    ({"search": {"sampler": "grid", "space": {"beta": {"type": "categorical", "choices": [1.0]}}}},
+     "search.space: a comparison's parameters belong to its arms"),
+    ({"early_stopping": {"type": "asha"}}, "early_stopping: early stopping compares trials at equal steps"),
+    ({"kind": "ablation"}, "kind: a study with `arms` is a comparison"),
+    ({"presets": {"smoke": {"arms": {"nope": {"fixed": {"beta": 2.0}}}}}},
+     "presets.smoke.arms.nope: no such arm; the study's arms are ['vae', 'tc', 'fvae']"),
+    ({"presets": {"smoke": {"arms": {"fvae": {"space": {"gamma": {"type": "categorical", "choices": [1.0]}}}}}}},
+     "presets.smoke.arms.fvae.space.gamma: a preset may only change parameters the arm searches"),
+    ({"presets": {"smoke": {"arms": {"vae": {"fixed": {"beta": 2.0}}}}}},
+     "presets.smoke.arms.vae.fixed.beta: a parameter is either fixed or searched, not both"),
+    ({"presets": {"smoke": {"datasets": ["cars"]}}}, "presets.smoke.datasets: unknown dataset(s) ['cars']"),
+])
+def test_invalid_comparison_names_the_field(changes, expected):
+    assert expected in error_of(**changes)
+
+
+def test_a_single_model_study_rejects_comparison_fields():
+    raw = {"name": "t", "model": "beta_vae", "objectives": [{"metric": "mig"}],
+           "search": {"sampler": "grid", "space": {"beta": {"type": "categorical", "choices": [1.0]}}}}
+    with pytest.raises(StudyError, match="datasets: only a comparison"):
+        parse_study({**raw, "datasets": ["dsprites"]}, "smoke")
+    with pytest.raises(StudyError, match=r"presets.smoke.arms: only a comparison"):
+        parse_study({**raw, "presets": {"smoke": {"arms": {}}}}, "smoke")
+    with pytest.raises(StudyError, match="search: missing"):
+        parse_study({k: v for k, v in raw.items() if k != "search"}, "smoke")
+
+
+def results(rows):
+    cols = ["trial", "method", "dataset", "beta", "seed", "status", "mig", "sap", "gaussian_tc"]
+    return pd.DataFrame([dict(zip(cols, r)) for r in rows])
+
+
+# two methods on one dataset: vae at beta 1 (mig 0.1, 0.3) and beta 4 (mig 0.5, 0.7); did once (0.2)
+ROWS = [(0, "vae", "d", 1.0, 0, "COMPLETE", 0.1, 0.01, 3.0), (1, "vae", "d", 1.0, 1, "COMPLETE", 0.3, 0.03, 2.0),
+        (2, "vae", "d", 4.0, 0, "COMPLETE", 0.5, 0.05, 1.0), (3, "vae", "d", 4.0, 1, "COMPLETE", 0.7, 0.07, 0.5),
+        (4, "did", "d", math.nan, 0, "COMPLETE", 0.2, 0.02, 4.0), (5, "did", "d", math.nan, 1, "FAIL", 9.9, 9.9, 9.9)]
+
+
+def test_comparison_table_best_configuration_and_pooled():
+    df = results(ROWS)
+    best = comparison_table(df, ("mig", "maximize"), ["mig", "sap"], ["beta"], select="best").set_index("method")
+    assert best.loc["vae", "configuration"] == "beta=4" and best.loc["vae", "n"] == 2
+    assert best.loc["vae", "mig_mean"] == pytest.approx(0.6)
+    assert best.loc["vae", "mig_std"] == pytest.approx(math.sqrt(0.02))  # sample std of 0.5, 0.7
+    assert best.loc["did", "configuration"] == "(its defaults)" and best.loc["did", "n"] == 1  # the FAIL left out
+    assert math.isnan(best.loc["did", "mig_std"])
+    pooled = comparison_table(df, ("mig", "maximize"), ["mig"], ["beta"], select="all").set_index("method")
+    assert pooled.loc["vae", "mig_mean"] == pytest.approx(0.4) and pooled.loc["vae", "n"] == 4
+    assert pooled.loc["vae", "configuration"] == "all 2 configuration(s)"
+    low = comparison_table(df, ("mig", "minimize"), ["mig"], ["beta"]).set_index("method")
+    assert low.loc["vae", "configuration"] == "beta=1" and low.loc["vae", "mig_mean"] == pytest.approx(0.2)
+
+
+def test_tc_against_mig_rank_correlation(tmp_path):
+    df = results(ROWS[:5]).assign(status="finished")
+    run = RunData(run_dir=tmp_path, results=df)
+    overall, *per_method = tc_mig_correlations(run)
+    # over all 5 models TC and MIG rank exactly opposite except did (tc 4.0, mig 0.2): rho = -0.9
+    assert overall.group == "all models" and overall.n == 5 and overall.rho == pytest.approx(-0.9)
+    vae = next(c for c in per_method if c.group == "vae")
+    assert vae.n == 4 and vae.rho == pytest.approx(-1.0)
+    did = next(c for c in per_method if c.group == "did")
+    assert did.n == 1 and math.isnan(did.rho)  # too few models for a rank correlation
