@@ -6,8 +6,9 @@ It reads what ``python -m orchestrator.study`` wrote (docs/architecture.md, "Run
 shows: where and how the study ran, the leaderboard (mean ± std over seeds), for an ablation
 every score against the ablated parameter with a Welch test of each setting against the
 default, for a search Optuna's history / importances / parallel coordinates / slices / contour
-(/ Pareto front), for a comparison Table 1 and the total-correlation-against-MIG figure, training curves of every trial, the best model's latent traversal, the failed
-trials, and the study file. A folder with nothing finished still gets a report that says so.
+(/ Pareto front), for a comparison Table 1 and total correlation against MIG (Figure 2),
+training curves of every trial, the best model's latent traversal, the failed trials, and the
+study file. A folder with nothing finished still gets a report that says so.
 
 Example:
     >>> path = build_report("runs/ablation_dims-smoke")

@@ -17,25 +17,11 @@ import pandas as pd
 from scipy import stats
 
 from .report_data import RunData, grid_values, is_number, study_space
+from .results import config_text
 
 
 def config_label(row: pd.Series | dict, params: list[str]) -> str:
-    if not params:
-        return "(single configuration)"
-    # a comparison's rows leave the parameters of the other arms empty
-    return ", ".join(f"{p}={_fmt_value(row[p])}" for p in params if not _empty(row[p])) or "(its defaults)"
-
-
-def _empty(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def _fmt_value(v) -> str:
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+    return config_text(row, params) if params else "(single configuration)"
 
 
 def with_config(df: pd.DataFrame, params: list[str]) -> pd.DataFrame:

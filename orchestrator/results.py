@@ -154,7 +154,7 @@ def comparison_table(df: pd.DataFrame, objective: tuple[str, str], scores: list[
     params = [p for p in params if p in done and p not in ("method", "dataset")]
     rows = []
     for (method, dataset), group in done.groupby(["method", "dataset"], sort=False):
-        group = group.assign(configuration=[_config_text(r, params) for _, r in group.iterrows()])
+        group = group.assign(configuration=[config_text(r, params) for _, r in group.iterrows()])
         if select == "best":
             means = group.groupby("configuration", sort=False)[metric].mean().dropna()
             if means.empty:
@@ -173,24 +173,28 @@ def comparison_table(df: pd.DataFrame, objective: tuple[str, str], scores: list[
     return pd.DataFrame(rows)
 
 
-def _config_text(row, params: list[str]) -> str:
-    items = [(p, row[p]) for p in params if not _missing(row[p])]
+def config_text(row: pd.Series | dict, params: list[str]) -> str:
+    """``beta=4, gamma=10``: a row's values of ``params``, empty ones left out."""
+    items = [(p, row[p]) for p in params if not is_missing(row[p])]
     return ", ".join(f"{p}={_fmt(v)}" for p, v in items) or "(its defaults)"
 
 
-def _missing(v: Any) -> bool:
+def is_missing(v: Any) -> bool:
+    """An empty cell: a comparison's row leaves the parameters of the other arms empty."""
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def format_params(row: pd.Series | dict) -> str:
     """``name=value, ...`` of a row's ``params_`` columns; a comparison's method and dataset first,
     parameters another arm owns (empty here) left out."""
-    items = [(k[len("params_"):], v) for k, v in dict(row).items() if str(k).startswith("params_") and not _missing(v)]
+    items = [(k[len("params_"):], v) for k, v in dict(row).items() if str(k).startswith("params_") and not is_missing(v)]
     items.sort(key=lambda kv: ("method", "dataset").index(kv[0]) if kv[0] in ("method", "dataset") else 2)
     return ", ".join(f"{k}={_fmt(v)}" for k, v in items) or "(no searched parameters)"
 
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
         return "nan" if math.isnan(v) else f"{v:.4g}"
     return str(v)

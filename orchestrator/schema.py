@@ -441,7 +441,7 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
     def fail(where: str, why: str) -> StudyError:
         return StudyError(f"{label}: {where}: {why}")
 
-    comparison = _check_shape(sf, preset, model, fail)
+    comparison = _check_shape(sf, model, fail)
     # the models and their config fields
     if comparison:
         specs = {name: _lookup_model(arm.model, f"arms.{name}.model", fail) for name, arm in sf.arms.items()}
@@ -558,7 +558,7 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
     return study
 
 
-def _check_shape(sf: StudyFile, preset: str, model: ModelSpec | None, fail) -> bool:
+def _check_shape(sf: StudyFile, model: ModelSpec | None, fail) -> bool:
     """Whether the file is a comparison (``arms``) or a single-model study; errors for mixtures."""
     if (sf.model is None) == (sf.arms is None):
         raise fail("model", "give either `model` (one model) or `arms` (a comparison of several models)")
