@@ -1,5 +1,6 @@
 """Each VAE baseline trains a few CPU steps through the orchestrator: study file -> Optuna -> Ray
-Tune trainable -> the model's ``train`` -> results.csv, curves.csv and the trial folder.
+Tune trainable -> the model's ``train`` -> results.csv, curves.csv and the trial folder; and a
+comparison (`arms`) runs each arm's grid on each dataset and reports Table 1 and Figure 2.
 
 The trials are scored with a small protocol ("tiny", registered in every Ray worker by a setup
 hook): the registered ``fast`` protocol spends minutes per evaluation on 2 CPU cores, and these
