@@ -109,3 +109,27 @@ def test_traversal_codes_sweep_one_axis_per_row():
         assert torch.allclose(codes[i, :, i], torch.linspace(-1, 1, 5))
         others = [j for j in range(3) if j != i]
         assert torch.equal(codes[i][:, others], base[others].expand(5, 2))
+
+
+def test_the_traversal_holds_the_other_latents_at_a_seeded_prior_code():
+    from did_core.models.did import Config
+    from did_core.models.did.trainer import traversal
+
+    class Echo(torch.nn.Module):  # an "image" whose first row holds the code itself
+        def forward(self, c):
+            return torch.nn.functional.pad(c, (0, 64 - c.shape[1]))[:, None, None, :].expand(-1, 1, 64, 64)
+
+    def codes(seed):
+        cfg = Config.from_preset("smoke", seed=seed)
+        return traversal(Echo(), cfg, torch.device("cpu"))[:, :, 0, 0, :cfg.n_latents], cfg
+
+    x, cfg = codes(3)
+    n, steps = cfg.n_latents, cfg.traversal_steps
+    base = x[0, 0].clone()
+    base[0] = x[1, 0, 0]
+    for i in range(n):
+        assert torch.allclose(x[i, :, i], torch.linspace(-1, 1, steps))
+        others = [j for j in range(n) if j != i]
+        assert torch.equal(x[i][:, others], base[others].expand(steps, n - 1))
+    assert base.abs().max() <= 1 and base.abs().min() > 0  # a prior draw, not the centre of the cube
+    assert torch.equal(codes(3)[0], x) and not torch.equal(codes(4)[0], x)

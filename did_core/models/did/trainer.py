@@ -123,11 +123,14 @@ def generator_step(g, D, h, e, opts: dict[str, torch.optim.Optimizer], cfg: Conf
 
 @torch.no_grad()
 def traversal(G: torch.nn.Module, cfg: Config, device: torch.device) -> torch.Tensor:
-    """``[n_latents, steps, C, 64, 64]``: row ``i`` sweeps latent ``i`` from -1 to 1, the others at 0."""
+    """``[n_latents, steps, C, 64, 64]``: row ``i`` sweeps latent ``i`` from -1 to 1, the others held
+    at one code drawn from the prior with the run's seed. (Not at 0: the centre of the cube is an
+    atypical code, and a small G draws an empty image there.)"""
+    base = sample_codes(1, cfg.n_latents, torch.Generator().manual_seed(cfg.seed))[0]
     was_training = G.training
     G.eval()
     try:
-        x = G(traversal_codes(cfg.n_latents, cfg.traversal_steps).to(device)).float()
+        x = G(traversal_codes(cfg.n_latents, cfg.traversal_steps, base).to(device)).float()
     finally:
         G.train(was_training)
     return x.reshape(cfg.n_latents, cfg.traversal_steps, *x.shape[1:])
