@@ -26,8 +26,7 @@ def untrained_scores(cfg: Config) -> dict[str, float]:
     dataset = get_dataset(cfg.dataset, source=cfg.data_source, path=cfg.data_path)
     torch.manual_seed(cfg.seed)
     encoder = build_nets(cfg, dataset.num_channels)["E"]
-    metrics = [m for m in cfg.eval_metrics.split(",") if m] or None
-    return dict(evaluate(dataset, encoder, protocol=cfg.final_protocol, metrics=metrics, seed=cfg.seed))
+    return dict(evaluate(dataset, encoder, protocol=cfg.final_protocol, metrics=cfg.metric_names(), seed=cfg.seed))
 
 
 def main(argv=None) -> None:

@@ -159,9 +159,9 @@ class Run:
                     x = x.contiguous(memory_format=torch.channels_last)
                 return encode(x).float()
 
-        metrics = [m.strip() for m in self.config.eval_metrics.split(",") if m.strip()] or None
         try:
-            scores = evaluate(self.dataset, encode_eval, protocol=protocol, metrics=metrics, seed=self.config.seed)
+            scores = evaluate(self.dataset, encode_eval, protocol=protocol, metrics=self.config.metric_names(),
+                              seed=self.config.seed)
             return {k: float(v) for k, v in scores.items()}
         finally:
             for m, mode in zip(eval_modules, was_training):

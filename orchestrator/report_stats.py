@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from .report_data import RunData, grid_values, is_number, study_space
-from .results import config_text
+from .results import config_text, mean_std
 
 
 def config_label(row: pd.Series | dict, params: list[str]) -> str:
@@ -55,9 +55,7 @@ def leaderboard(run: RunData) -> pd.DataFrame:
         row = {"config": label, **{p: group[p].iloc[0] for p in run.params}, "seeds": len(group),
                "trials": ", ".join(str(int(t)) for t in group["trial"])}
         for s in run.scores:
-            vals = group[s].dropna()
-            row[f"{s} mean"] = vals.mean() if len(vals) else math.nan
-            row[f"{s} std"] = vals.std(ddof=1) if len(vals) > 1 else math.nan
+            row[f"{s} mean"], row[f"{s} std"] = mean_std(group[s])
         rows.append(row)
     board = pd.DataFrame(rows)
     if run.objectives:

@@ -166,11 +166,15 @@ def comparison_table(df: pd.DataFrame, objective: tuple[str, str], scores: list[
             label = f"all {group['configuration'].nunique()} configuration(s)"
         row = {"method": method, "dataset": dataset, "configuration": label, "n": len(group)}
         for s in scores:
-            vals = group[s].dropna()
-            row[f"{s}_mean"] = vals.mean() if len(vals) else math.nan
-            row[f"{s}_std"] = vals.std(ddof=1) if len(vals) > 1 else math.nan
+            row[f"{s}_mean"], row[f"{s}_std"] = mean_std(group[s])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def mean_std(values: pd.Series) -> tuple[float, float]:
+    """Mean and sample standard deviation of the non-empty values (nan where too few)."""
+    values = values.dropna()
+    return (values.mean() if len(values) else math.nan), (values.std(ddof=1) if len(values) > 1 else math.nan)
 
 
 def config_text(row: pd.Series | dict, params: list[str]) -> str:

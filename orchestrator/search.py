@@ -185,6 +185,7 @@ class OptunaSearcher(Searcher):
         super().__init__(metric=None, mode=None)
         self.ostudy, self.study, self.bases = ostudy, study, arm_bases
         self.dists = distributions(study)
+        self.plan = study.grid() if study.comparison else []  # config_id -> parameters
         # this process is the study's only writer (run folder lock), so count configurations once
         self.configs = len(_configs_started(ostudy.get_trials(deepcopy=False), study))
 
@@ -207,7 +208,7 @@ class OptunaSearcher(Searcher):
             return None
         if self.study.comparison:  # each arm has its own parameters: set just this configuration's
             trial = self.ostudy.ask()
-            for name in self.study.grid()[trial.user_attrs["config_id"]]:
+            for name in self.plan[trial.user_attrs["config_id"]]:
                 trial.suggest_categorical(name, self.dists[name].choices)
             return trial
         trial = self.ostudy.ask(self.dists)

@@ -42,6 +42,7 @@ from did_core.training import CHECKPOINT
 
 from .environment import capture
 
+
 def build_config(model: ModelSpec, trial: dict[str, Any]):
     """The model Config of one trial: budget preset, then fixed fields, searched fields, seed."""
     return model.config_cls.from_preset(trial["budget"], **{**trial["fixed"], **trial["params"]},

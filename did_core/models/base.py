@@ -87,6 +87,10 @@ class TrainConfig:
         if not self.max_abs_loss > 0:
             raise ConfigError(f"{name}.max_abs_loss: must be > 0, got {self.max_abs_loss}")
 
+    def metric_names(self) -> list[str] | None:
+        """``eval_metrics`` as a list of names; None (every metric) when it is empty."""
+        return [m.strip() for m in self.eval_metrics.split(",") if m.strip()] or None
+
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
