@@ -3,6 +3,8 @@ untrained (same seed, same initial weights), both with the ``dlib`` protocol on 
 
     python benchmarks/did_learning.py --preset quick --seed 0 --out runs/did-learning/seed0
     python benchmarks/did_learning.py --preset quick --seed 1 --out runs/did-learning/seed1
+    python benchmarks/did_learning.py --dataset squares --steps 6000 --set lambda_h=0 --out runs/x
+
 
 Run one seed per process (two processes use the two cores of a small machine). Each prints one
 line per progress/eval event and ends with a JSON line: untrained and trained scores, minutes.
@@ -25,8 +27,10 @@ def untrained_scores(cfg: Config) -> dict[str, float]:
     """E exactly as the training run initialises it (``Run`` seeds torch with ``cfg.seed``)."""
     dataset = get_dataset(cfg.dataset, source=cfg.data_source, path=cfg.data_path)
     torch.manual_seed(cfg.seed)
-    encoder = build_nets(cfg, dataset.num_channels)["E"]
-    return dict(evaluate(dataset, encoder, protocol=cfg.final_protocol, metrics=cfg.metric_names(), seed=cfg.seed))
+    nets = build_nets(cfg, dataset.num_channels, dataset.image_size)
+    encoder = nets["E"] if "E" in nets else nets["D"].encode
+    with torch.no_grad():
+        return dict(evaluate(dataset, encoder, protocol=cfg.final_protocol, metrics=cfg.metric_names(), seed=cfg.seed))
 
 
 def main(argv=None) -> None:
@@ -37,9 +41,13 @@ def main(argv=None) -> None:
     ap.add_argument("--metrics", default="mig,dci,sap", help="scores to compute (final protocol: dlib)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=None, help="generator steps (default: the preset's)")
+    ap.add_argument("--dataset", default="dsprites")
+    ap.add_argument("--protocol", default="dlib", help="final protocol")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other Config field")
     args = ap.parse_args(argv)
-    cfg = Config.from_preset(args.preset, seed=args.seed, final_protocol="dlib", eval_metrics=args.metrics,
-                             num_threads=args.threads)
+    overrides = dict(item.split("=", 1) for item in args.set)
+    cfg = Config.from_preset(args.preset, seed=args.seed, final_protocol=args.protocol, eval_metrics=args.metrics,
+                             num_threads=args.threads, dataset=args.dataset, **overrides)
     if args.steps is not None:
         cfg = cfg.replace(steps=args.steps)
     torch.set_num_threads(args.threads)

@@ -168,10 +168,12 @@ class Run:
                 m.train(mode)
 
     def evaluate(self, step: int, encode: Callable, nets: dict[str, torch.nn.Module],
-                 optimizers: dict[str, torch.optim.Optimizer], eval_modules: list[torch.nn.Module] = ()) -> dict:
-        """An eval event with ``eval_protocol`` scores; saves the checkpoint when there is an out_dir."""
+                 optimizers: dict[str, torch.optim.Optimizer], eval_modules: list[torch.nn.Module] = (),
+                 model_scores: dict[str, float] | None = None) -> dict:
+        """An eval event with ``eval_protocol`` scores (and the model's own ``model_scores``, e.g. DiD's
+        shortcut diagnostics); saves the checkpoint when there is an out_dir."""
         protocol = self.config.eval_protocol
-        scores = self.scores(encode, protocol, eval_modules)
+        scores = {**self.scores(encode, protocol, eval_modules), **(model_scores or {})}
         path = self.save(step, nets, optimizers)
         self._reset_meter()  # evaluation time is not training throughput
         return {"kind": "eval", "step": step, "protocol": protocol, "scores": scores,
@@ -179,11 +181,11 @@ class Run:
 
     def final(self, encode: Callable, nets: dict[str, torch.nn.Module],
               optimizers: dict[str, torch.optim.Optimizer], traversal: torch.Tensor | None = None,
-              eval_modules: list[torch.nn.Module] = ()) -> dict:
-        """The final event: ``final_protocol`` scores; with an out_dir also the checkpoint,
-        ``scores.json``, ``config.json`` and ``traversal.png`` (``traversal [rows, cols, C, H, W]``)."""
+              eval_modules: list[torch.nn.Module] = (), model_scores: dict[str, float] | None = None) -> dict:
+        """The final event: ``final_protocol`` scores and ``model_scores``; with an out_dir also the
+        checkpoint, ``scores.json``, ``config.json`` and ``traversal.png`` (``traversal [rows, cols, C, H, W]``)."""
         protocol = self.config.final_protocol
-        scores = self.scores(encode, protocol, eval_modules)
+        scores = {**self.scores(encode, protocol, eval_modules), **(model_scores or {})}
         artifacts: dict[str, str] = {}
         if self.out_dir is not None:
             artifacts["checkpoint"] = str(self.save(self.step, nets, optimizers))

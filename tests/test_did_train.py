@@ -9,6 +9,7 @@ import torch
 from did_core.checkpoint import load_checkpoint
 from did_core.models import ConfigError, TrainingDiverged, get_model
 from did_core.models.did import Config, train
+from did_core.models.did.diagnostics import DIAGNOSTICS
 from did_core.models.did.losses import infonce_loss
 from did_core.models.did.nets import DifferenceEncoder, Generator
 from did_core.models.did.sample_generation import order_pairs, sample_codes, sample_moves
@@ -147,7 +148,7 @@ def test_cli_writes_run_folder(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     final = json.loads(done.stdout.strip().splitlines()[-1])
-    assert final["kind"] == "final" and set(final["scores"]) == {"mig"}
+    assert final["kind"] == "final" and set(final["scores"]) == {"mig", *DIAGNOSTICS}  # DiD's own diagnostics
     assert {p.name for p in out.iterdir()} >= {"checkpoint.pt", "scores.json", "config.json", "traversal.png"}
     assert json.loads((out / "scores.json").read_text())["scores"]["mig"] == final["scores"]["mig"]
     assert Config.from_dict(json.loads((out / "config.json").read_text())).steps == 3

@@ -1,4 +1,4 @@
-"""Ground-truth datasets (dSprites, 3DShapes), each from DeepMind's file or drawn procedurally.
+"""Ground-truth datasets (dSprites, 3DShapes, and the small Squares), from a file or drawn procedurally.
 
 Both sources of a dataset have the same factor names, sizes and values; the procedural one
 needs no file and draws batches directly on the training device.
@@ -17,10 +17,12 @@ import torch
 from .base import DatasetError, GroundTruthDataset
 from .dsprites import DSpritesFile, DSpritesProcedural
 from .shapes3d import Shapes3DFile, Shapes3DProcedural
+from .squares import Squares
 
 _DATASETS = {
     "dsprites": {"procedural": DSpritesProcedural, "file": DSpritesFile},
     "shapes3d": {"procedural": Shapes3DProcedural, "file": Shapes3DFile},
+    "squares": {"procedural": Squares},  # small and procedural only: no file exists
 }
 ALIASES = {"3dshapes": "shapes3d"}
 SOURCES = ("procedural", "file")
@@ -33,7 +35,7 @@ def available_datasets() -> list[str]:
 def get_dataset(
     name: str, source: str = "procedural", path: str | Path | None = None, device: str | torch.device = "cpu"
 ) -> GroundTruthDataset:
-    """The dataset ``name`` ("dsprites", "shapes3d" or "3dshapes") from ``source``.
+    """The dataset ``name`` ("dsprites", "shapes3d" or "3dshapes", "squares") from ``source``.
 
     ``path`` (file source only) is the data file or its folder; without it ``$DID_DATA_DIR`` is
     used. Raises ValueError for an unknown name, source or unavailable device, DatasetError
@@ -46,6 +48,8 @@ def get_dataset(
         raise ValueError(f"unknown dataset source {source!r}; choose one of {list(SOURCES)}")
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {str(device)!r} requested for dataset {name!r}, but CUDA is not available")
+    if source not in _DATASETS[key]:
+        raise ValueError(f"dataset {key!r} has no {source!r} source; use one of {sorted(_DATASETS[key])}")
     if source == "procedural":
         if path is not None:
             raise ValueError(f"path={str(path)!r} is only used with source='file'")

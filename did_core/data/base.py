@@ -31,6 +31,7 @@ class GroundTruthDataset(ABC):
     factor_values: tuple[np.ndarray, ...]
     num_channels: int
     image_size: int = 64
+    binary: bool = False  # every pixel is 0 or 1 (dSprites, Squares): G's grey levels carry nothing real
 
     def __init__(self, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
@@ -45,7 +46,7 @@ class GroundTruthDataset(ABC):
 
     @abstractmethod
     def images(self, factors: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Images for factor indices [n, K]: float32 [n, C, 64, 64] in [0, 1] on ``self.device``."""
+        """Images for factor indices [n, K]: float32 [n, C, S, S] (S = ``image_size``) in [0, 1] on ``self.device``."""
 
     def sample_fixed_factor(self, factor: int, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """``batch_size`` factor rows that share one random value of ``factor`` (FactorVAE/BetaVAE scores)."""

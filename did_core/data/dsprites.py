@@ -36,6 +36,7 @@ def _frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
 class DSpritesFactors:
     name = "dsprites"
     num_channels = 1
+    binary = True
     factor_names = ("shape", "scale", "orientation", "posX", "posY")
     factor_sizes = (3, 6, 40, 32, 32)
     # The values the DeepMind file stores in ``latents_values`` (shape is 1, 2, 3 there).

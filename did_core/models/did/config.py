@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..base import ConfigError, TrainConfig
+from .views import VIEWS
 
 MOVES = ("resample", "shift")
 PAIRS = ("concat", "diff")
 CONTRASTS = ("infonce", "distance")
 NORMS = ("none", "batch", "group", "layer")
 OUTPUTS = ("sigmoid", "tanh", "none")
+ENCODERS = ("separate", "critic_head")
 
 
 @dataclass
@@ -27,7 +29,8 @@ class Config(TrainConfig):
     model: ClassVar[str] = "did"
 
     # Sample Generation Paradigm
-    n_latents: int = 10  # n: size of the code c ~ U(-1, 1)^n fed to G
+    n_latents: int = 10  # n: latents moved, contrasted and recovered by E (the representation's size)
+    n_noise: int = 0  # extra free-noise latents fed to G after them: never moved, not recovered (InfoGAN-CR)
     n_compare_dims: int = 3  # k: latent axes moved per base code (Figure 3 sweeps it)
     move: str = "resample"  # "resample" c_d ~ U(-1, 1), or "shift" by +-U(shift_min, shift_max), clipped
     shift_min: float = 0.5
@@ -47,6 +50,13 @@ class Config(TrainConfig):
     lambda_warmup: int = 0  # generator steps over which lambda_h and lambda_enc ramp up linearly from 0
     lambda_gp: float = 10.0
     n_critic: int = 2  # critic steps per generator step
+    contrast_start: int = 0  # generator steps of the GAN alone before L_H and L_enc reach G (then the warm-up)
+
+    # Shortcut controls: what H, E and the critic see of G's images, and where E lives
+    view: str = "raw"  # H and E see G's images "raw" (the paper), through "binarize" (straight-through) or "noise"
+    view_noise: float = 0.1  # std of view="noise"
+    critic_view: bool = False  # the critic judges G's images through the same view (so marks it lets pass are real)
+    encoder: str = "separate"  # "separate" E, or "critic_head": E a head on the critic's trunk (sees real images)
 
     # Optimisers (Adam)
     lr_g: float = 2e-4
@@ -56,7 +66,7 @@ class Config(TrainConfig):
     beta1: float = 0.5
     beta2: float = 0.9
 
-    # Nets (DCGAN-style 4x4 stride-2 stacks, 64x64 images)
+    # Nets (DCGAN-style 4x4 stride-2 stacks sized by the dataset's images)
     width: int = 16  # channels of the first conv layer; the stacks use width x (1, 2, 4, 8)
     g_norm: str = "batch"  # normalisation inside G; the critic never has one (gradient penalty)
     g_out: str = "sigmoid"  # G's output activation; images are in [0, 1]
@@ -74,6 +84,11 @@ class Config(TrainConfig):
                       lr_g=1e-4, lr_d=1e-4, lr_h=1e-4, lr_e=1e-4),
     }
 
+    @property
+    def n_code(self) -> int:
+        """Size of G's input: the compared latents, then the free noise."""
+        return self.n_latents + self.n_noise
+
     def validate(self) -> None:
         super().validate()
         name = type(self).__name__
@@ -82,12 +97,14 @@ class Config(TrainConfig):
             return ConfigError(f"{name}.{field}: {why}, got {getattr(self, field)!r}")
 
         for field, choices in (("move", MOVES), ("pair", PAIRS), ("contrast", CONTRASTS),
-                               ("g_norm", NORMS), ("g_out", OUTPUTS)):
+                               ("g_norm", NORMS), ("g_out", OUTPUTS), ("view", VIEWS), ("encoder", ENCODERS)):
             if getattr(self, field) not in choices:
                 raise bad(field, f"must be one of {list(choices)}")
         for field in ("n_latents", "embed_dim", "width", "n_critic", "traversal_steps"):
             if getattr(self, field) < 1:
                 raise bad(field, "must be >= 1")
+        if self.n_noise < 0:
+            raise bad("n_noise", "must be >= 0")
         if not 1 <= self.n_compare_dims <= self.n_latents:
             raise bad("n_compare_dims", f"must be between 1 and n_latents={self.n_latents}")
         if self.contrast == "distance" and self.n_compare_dims < 2:
@@ -97,7 +114,7 @@ class Config(TrainConfig):
         for field in ("lr_g", "lr_d", "lr_h", "lr_e", "tau"):
             if not getattr(self, field) > 0:
                 raise bad(field, "must be > 0")
-        for field in ("lambda_h", "lambda_enc", "lambda_gp", "lambda_warmup"):
+        for field in ("lambda_h", "lambda_enc", "lambda_gp", "lambda_warmup", "contrast_start", "view_noise"):
             if getattr(self, field) < 0:
                 raise bad(field, "must be >= 0")
         for field in ("beta1", "beta2"):

@@ -1,7 +1,7 @@
 """The four DiD nets: generator G, WGAN-GP critic D, Difference Encoder H, Samples Encoder E.
 
-All are DCGAN-style stacks of 4x4 stride-2 convolutions on 64x64 images with ``width x (1, 2,
-4, 8)`` channels. D, H and E share one convolutional trunk design and differ in their input and
+All are DCGAN-style stacks of 4x4 stride-2 convolutions that follow the dataset's image size
+(64x64: four stages with ``width x (1, 2, 4, 8)`` channels; 32x32: three with ``width x (1, 2, 4)``). D, H and E share one convolutional trunk design and differ in their input and
 head; only G may carry a normalisation layer (the critic's gradient penalty is per sample, so
 batch statistics in D would break it).
 
@@ -29,17 +29,28 @@ def norm_layer(kind: str, channels: int) -> nn.Module:
     raise ValueError(f"unknown normalisation {kind!r}")
 
 
-class Generator(nn.Module):
-    """``c [n, n_latents] -> image [n, channels, 64, 64]``."""
+def n_stages(image_size: int) -> int:
+    """Stride-2 stages between 4x4 and ``image_size`` (4 for 64x64, 3 for 32x32)."""
+    stages = (image_size // 4).bit_length() - 1
+    if image_size < 8 or 4 * 2 ** stages != image_size:
+        raise ValueError(f"image_size must be 4 * 2^s with s >= 1 (8, 16, 32, 64, ...), got {image_size}")
+    return stages
 
-    def __init__(self, n_latents: int, channels: int, width: int, norm: str = "batch", out: str = "sigmoid"):
+
+class Generator(nn.Module):
+    """``c [n, n_latents] -> image [n, channels, S, S]``; ``S = 4 * 2^s``, channels ``width x 2^(s-1) .. 1``."""
+
+    def __init__(self, n_latents: int, channels: int, width: int, norm: str = "batch", out: str = "sigmoid",
+                 image_size: int = 64):
         super().__init__()
-        w = width
-        self.fc = nn.Linear(n_latents, 8 * w * 4 * 4)
-        layers: list[nn.Module] = [nn.Unflatten(1, (8 * w, 4, 4)), norm_layer(norm, 8 * w), nn.ReLU()]
-        for c_in, c_out in ((8 * w, 4 * w), (4 * w, 2 * w), (2 * w, w)):  # 4 -> 8 -> 16 -> 32
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), norm_layer(norm, c_out), nn.ReLU()]
-        layers.append(nn.ConvTranspose2d(w, channels, 4, 2, 1))  # 32 -> 64
+        mults = [2 ** i for i in reversed(range(n_stages(image_size)))]  # 64x64: 8, 4, 2, 1
+        top = mults[0] * width
+        self.fc = nn.Linear(n_latents, top * 4 * 4)
+        layers: list[nn.Module] = [nn.Unflatten(1, (top, 4, 4)), norm_layer(norm, top), nn.ReLU()]
+        for m_in, m_out in zip(mults, mults[1:]):  # 4 -> 8 -> ... -> S/2
+            layers += [nn.ConvTranspose2d(m_in * width, m_out * width, 4, 2, 1), norm_layer(norm, m_out * width),
+                       nn.ReLU()]
+        layers.append(nn.ConvTranspose2d(width, channels, 4, 2, 1))  # S/2 -> S
         self.body = nn.Sequential(*layers)
         self.out = out
 
@@ -53,35 +64,45 @@ class Generator(nn.Module):
 
 
 class ConvTrunk(nn.Module):
-    """``[n, in_channels, 64, 64] -> [n, out_features]``: 64 -> 32 -> 16 -> 8 -> 4, then linear."""
+    """``[n, in_channels, S, S] -> [n, out_features]``: stride-2 convolutions down to 4x4, then linear."""
 
-    def __init__(self, in_channels: int, out_features: int, width: int):
+    def __init__(self, in_channels: int, out_features: int, width: int, image_size: int = 64):
         super().__init__()
-        w = width
+        mults = [2 ** i for i in range(n_stages(image_size))]  # 64x64: 1, 2, 4, 8
         layers: list[nn.Module] = []
-        for c_in, c_out in ((in_channels, w), (w, 2 * w), (2 * w, 4 * w), (4 * w, 8 * w)):
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2)]
-        self.body = nn.Sequential(*layers, nn.Flatten(), nn.Linear(8 * w * 4 * 4, out_features))
+        for c_in, m in zip([in_channels] + [m * width for m in mults], mults):
+            layers += [nn.Conv2d(c_in, m * width, 4, 2, 1), nn.LeakyReLU(0.2)]
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.head = nn.Linear(mults[-1] * width * 4 * 4, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        return self.head(self.features(x))
 
 
 class Critic(ConvTrunk):
-    """WGAN critic: ``image -> [n]`` unbounded score."""
+    """WGAN critic: ``image -> [n]`` unbounded score. With ``code_dims > 0`` it also carries the Samples
+    Encoder as a second head on its trunk (``encode``), as InfoGAN's Q shares the discriminator's trunk,
+    so that the encoder's features are shaped by real images too."""
 
-    def __init__(self, channels: int, width: int):
-        super().__init__(channels, 1, width)
+    def __init__(self, channels: int, width: int, image_size: int = 64, code_dims: int = 0):
+        super().__init__(channels, 1, width, image_size)
+        self.code_head = nn.Linear(self.head.in_features, code_dims) if code_dims > 0 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x).squeeze(1)
+        return self.head(self.features(x)).squeeze(1)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        if self.code_head is None:
+            raise RuntimeError("this critic has no encoder head (code_dims=0)")
+        return self.code_head(self.features(x))
 
 
 class DifferenceEncoder(ConvTrunk):
     """``H(x, x')``: an L2-normalised embedding of what changed between two images."""
 
-    def __init__(self, channels: int, embed_dim: int, width: int, pair: str = "concat", head_norm: bool = True):
-        super().__init__(2 * channels if pair == "concat" else channels, embed_dim, width)
+    def __init__(self, channels: int, embed_dim: int, width: int, pair: str = "concat", head_norm: bool = True,
+                 image_size: int = 64):
+        super().__init__(2 * channels if pair == "concat" else channels, embed_dim, width, image_size)
         self.pair = pair
         # Batch-standardising the embedding before the L2 normalisation removes its constant part:
         # without it a freshly initialised H maps every pair to about the same direction (the
@@ -91,11 +112,11 @@ class DifferenceEncoder(ConvTrunk):
 
     def forward(self, x: torch.Tensor, x_moved: torch.Tensor) -> torch.Tensor:
         inp = torch.cat([x, x_moved], dim=1) if self.pair == "concat" else x_moved - x
-        return F.normalize(self.head_norm(self.body(inp).float()), dim=1)
+        return F.normalize(self.head_norm(super().forward(inp).float()), dim=1)
 
 
 class SamplesEncoder(ConvTrunk):
     """``E(x)``: image -> estimate of the code ``c``; on real images, the learned representation."""
 
-    def __init__(self, channels: int, n_latents: int, width: int):
-        super().__init__(channels, n_latents, width)
+    def __init__(self, channels: int, n_latents: int, width: int, image_size: int = 64):
+        super().__init__(channels, n_latents, width, image_size)

@@ -29,14 +29,16 @@ def sample_moves(
     shift_min: float = 0.5,
     shift_max: float = 1.0,
     device: torch.device | str = "cpu",
+    n_axes: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Base codes ``[B, n]``, moved codes ``[B, k, n]`` and the moved axes ``[B, k]`` (distinct per row).
+    """Base codes ``[B, n]``, moved codes ``[B, k, n]`` and the moved axes ``[B, k]`` (distinct per row),
+    drawn from the first ``n_axes`` latents (default all; the others are never moved).
 
     ``move="resample"`` draws the moved coordinate afresh from ``U(-1, 1)``; ``move="shift"`` adds
     ``+-U(shift_min, shift_max)`` and clips to ``[-1, 1]``.
     """
     c = sample_codes(batch, n_latents, generator, device)
-    dims = torch.rand(batch, n_latents, generator=generator, device=device).argsort(dim=1)[:, :k]
+    dims = torch.rand(batch, n_axes or n_latents, generator=generator, device=device).argsort(dim=1)[:, :k]
     old = c.gather(1, dims)  # [B, k]
     if move == "resample":
         new = torch.rand(batch, k, generator=generator, device=device) * 2 - 1
