@@ -6,8 +6,8 @@ It reads what ``python -m orchestrator.study`` wrote (docs/architecture.md, "Run
 shows: where and how the study ran, the leaderboard (mean ± std over seeds), for an ablation
 every score against the ablated parameter with a Welch test of each setting against the
 default, for a search Optuna's history / importances / parallel coordinates / slices / contour
-(/ Pareto front), for a comparison Table 1 and total correlation against MIG (Figure 2),
-training curves of every trial, the best model's latent traversal, the failed trials, and the
+(/ Pareto front), for a comparison Table 1 and total correlation against MIG (Figure 2), DiD's
+shortcut diagnostics with their flags, training curves of every trial, the best model's latent traversal, the failed trials, and the
 study file. A folder with nothing finished still gets a report that says so.
 
 Example:
@@ -26,6 +26,7 @@ from did_core.atomic import atomic_path
 
 from .report_comparison import comparison_sections
 from .report_data import ReportError, RunData, load_run
+from .report_diagnostics import diagnostics_section
 from .report_figures import IMPORTANCE_EVALUATOR, MAX_CURVE_POINTS, ablation_figure, curve_figures, search_figures
 from .report_header import header_table
 from .report_html import Page, Raw, esc, image, table
@@ -58,6 +59,7 @@ def write_report(run: RunData, out: str | Path | None = None) -> Path:
         _search_section(page, run)
     elif not run.finished.empty and run.kind == "comparison":
         comparison_sections(page, run)
+    diagnostics_section(page, run)
     _curves_section(page, run)
     _traversal_section(page, run)
     _failed_section(page, run)

@@ -1,0 +1,79 @@
+"""The report's "Shortcut diagnostics" section, for studies of models that record them (DiD).
+
+One row per finished trial, ranked by the first objective: H's moved-axis accuracy and E's error on
+G's images as they are and degraded, the distance of G's samples from the nearest real image against
+the floor of real images, and the plain-language flags of
+:func:`did_core.models.did.diagnostics.shortcut_flags`. A box above the table says when a trial
+near the top met its objectives through a shortcut.
+
+Example:
+    >>> diagnostics_section(page, load_run("runs/did_small_search-quick"))
+"""
+from __future__ import annotations
+
+import math
+
+from did_core.models.did.diagnostics import DIAGNOSTICS, shortcut_flags
+
+from .report_data import RunData
+from .report_html import Page, table
+from .report_stats import config_label
+
+TOP = 5  # a flag among this many best trials gets the warning box
+MAX_ROWS = 40
+
+
+def _pixels(run: RunData) -> int | None:
+    """Values per image of the study's dataset (for the realism flag's margin)."""
+    from did_core.data import get_dataset
+
+    name = (run.study.get("fixed") or {}).get("dataset") or run.study.get("dataset")
+    try:
+        ds = get_dataset(name) if name else None  # procedural: no file needed for the image size
+    except ValueError:
+        return None
+    return ds.num_channels * ds.image_size ** 2 if ds else None
+
+
+def _num(x, digits: int = 3) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}g}"
+
+
+def diagnostics_section(page: Page, run: RunData) -> None:
+    done = run.finished
+    if done.empty or not set(DIAGNOSTICS) <= set(done.columns):
+        return
+    if run.objectives:
+        score, direction = run.objectives[0]
+        if score in done.columns:
+            done = done.sort_values(score, ascending=direction == "minimize", na_position="last")
+    pixels = _pixels(run)
+    objective = run.objectives[0][0] if run.objectives else None
+    rows, flagged_top = [], []
+    for rank, (_, r) in enumerate(done.iterrows()):
+        values = {k: float(r[k]) for k in DIAGNOSTICS if r[k] == r[k]}
+        flags = shortcut_flags(values, pixels)
+        if flags and rank < TOP:
+            flagged_top.append(int(r["trial"]))
+        if rank < MAX_ROWS:
+            rows.append([int(r["trial"]), config_label(r, run.params), int(r["seed"]),
+                         _num(r.get(objective)) if objective else "–",
+                         f"{_num(values.get('h_acc_raw'))} → {_num(values.get('h_acc_degraded'))} "
+                         f"(chance {_num(values.get('h_acc_chance'))})",
+                         f"{_num(values.get('e_mse_raw'))} → {_num(values.get('e_mse_degraded'))}",
+                         f"{_num(values.get('nn_dist_fake'))} (real {_num(values.get('nn_dist_real'))})",
+                         "; ".join(flags) or "none"])
+    intro = ('<p class="muted">Does the model meet its objectives through what a real image can show? '
+             "H's moved-axis accuracy and E's squared error per latent on G's images, raw → degraded "
+             "(binarised for a binary dataset, else 8 grey levels): a skill that dies when the images are "
+             "degraded was met through sub-visible detail. Realism: mean distance in pixels from G's "
+             "degraded samples to the nearest of 2,048 real images, beside the same for real images (the "
+             "floor). Final evaluation of each trial, ranked by the first objective.</p>")
+    box = ""
+    if flagged_top:
+        box = (f'<div class="bad">Among the {TOP} best trials, {len(flagged_top)} met their objectives through a '
+               f"shortcut (trials {', '.join(map(str, flagged_top))}): their scores do not show the method "
+               "working as intended.</div>")
+    headers = ["trial", "configuration", "seed", objective or "objective", "H axis accuracy raw → degraded",
+               "E error raw → degraded", "G samples to nearest real", "flags"]
+    page.section("Shortcut diagnostics", intro, box, table(headers, rows))
