@@ -253,3 +253,26 @@ def test_axis_accuracy_by_hand():
     v = torch.tensor([[1.0, 0], [0.9, 0.1], [0, 1.0], [0.1, 0.9]])
     assert axis_accuracy(v, torch.tensor([0, 0, 1, 1])) == 1.0
     assert axis_accuracy(v, torch.tensor([0, 1, 0, 1])) == 0.0
+
+
+def test_with_critic_view_the_critic_judges_what_h_and_e_see():
+    """A faint generator's images are all black once binarised: with critic_view the critic's fakes
+    are exactly black frames, without it the grey images themselves."""
+    seen = []
+
+    class Recording(Critic):
+        def forward(self, x):
+            seen.append(x.detach().clone())
+            return super().forward(x)
+
+    from did_core.models.did.trainer import critic_step
+
+    for critic_view in (False, True):
+        cfg = Config.from_preset("smoke", dataset="squares", n_latents=3, n_compare_dims=2, view="binarize",
+                                 critic_view=critic_view, lambda_gp=0.0)
+        D = Recording(1, 4, image_size=32)
+        seen.clear()
+        critic_step(D, FaintGenerator(3), torch.optim.Adam(D.parameters()), SQUARES.images(np.zeros((8, 3), int)),
+                    cfg, torch.Generator().manual_seed(0))
+        fake = seen[1]  # D(real), then D(fake)
+        assert (fake == 0).all() if critic_view else (fake > 0.05).all()
