@@ -66,7 +66,6 @@ from did_core.models import ConfigError, ModelSpec, available_models, get_model
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STUDIES_DIR = PROJECT_ROOT / "studies"
-SAMPLERS = ("grid", "tpe", "random", "cmaes", "nsga2")
 METHOD = "method"  # the Optuna parameter naming a comparison's arm
 MAX_GRID = 100_000
 Scalar = Union[bool, int, float, str]
@@ -316,7 +315,11 @@ class Arm:
     fixed: dict[str, Any]  # Config fields every trial of this arm sets (study's, arm's, evaluation)
     space: dict[str, Any]  # this arm's own parameters
     steps: int = 0  # generator steps of one trial
-    config_fields: frozenset[str] = frozenset()  # the model Config's field names
+    config_cls: type | None = None  # the model's Config
+
+    @property
+    def config_fields(self) -> frozenset[str]:
+        return frozenset(self.config_cls.field_names())
 
 
 @dataclass
@@ -366,6 +369,18 @@ class Study:
             return _product(self.space)
         return [{METHOD: arm.label, "dataset": dataset, **point}
                 for dataset in self.datasets for arm in self.arms for point in _product(arm.space)]
+
+    def experiment(self, arm: Arm) -> dict[str, Any]:
+        """What one arm's trials share as an experiment: its model Config at the study's budget and
+        fixed fields, less the runtime fields, the searched parameters and the seed."""
+        fixed = {**arm.fixed, "dataset": self.datasets[0]} if self.comparison else arm.fixed
+        config = arm.config_cls.from_preset(self.budget, **fixed, **_first_point(arm.space), seed=self.seeds[0])
+        skip = {*arm.space, "seed", *(["dataset"] if self.comparison else [])}  # a comparison lists its datasets
+        return {k: v for k, v in config.experiment().items() if k not in skip}
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(a.model for a in self.arms))
 
     def arm_of(self, params: dict[str, Any]) -> Arm:
         if not self.comparison:
@@ -503,8 +518,9 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
         probe = cfg_cls.from_preset(budget, **probe_fixed, **_first_point(arm_space), seed=seeds[0])
         probes.append(probe)
         arms.append(Arm(label=name, model=specs[name].name, fixed=arm_fixed, space=arm_space,
-                        steps=int(getattr(probe, "steps", 0)), config_fields=frozenset(cfg_cls.field_names())))
+                        steps=int(getattr(probe, "steps", 0)), config_cls=cfg_cls))
     space = _comparison_space(arms, datasets) if comparison else arms[0].space
+    _check_protocols(arms, probes, fail)
 
     # the sampler and the objectives
     sampler = search.sampler
@@ -603,6 +619,19 @@ def _check_shape(sf: StudyFile, model: ModelSpec | None, fail) -> bool:
             if name not in sf.arms:
                 raise fail(f"{where}.arms.{name}", f"no such arm; the study's arms are {list(sf.arms)}")
     return True
+
+
+def _check_protocols(arms: list[Arm], probes: list, fail) -> None:
+    """One protocol per kind of score in a study, so that no column of its tables mixes two."""
+    for key in ("eval_protocol", "final_protocol"):
+        for arm in arms:
+            if key in arm.space:
+                raise fail(f"search.space.{key}" if len(arms) == 1 else f"arms.{arm.label}.space.{key}",
+                           "a protocol is not a parameter: scores of two protocols never share a column")
+        used = {a.label: getattr(p, key) for a, p in zip(arms, probes)}
+        if len(set(used.values())) > 1:
+            raise fail(f"fixed.{key}", f"the arms score with different protocols {used}; every arm of a "
+                                       "comparison must use the same, so that its tables never mix protocols")
 
 
 def _lookup_model(name: str, where: str, fail) -> ModelSpec:
@@ -707,10 +736,9 @@ def _check_configs(cfg_cls, budget, fixed, space, seed, origin, fail) -> None:
     try:
         cfg_cls.from_preset(budget, **fixed, **_first_point(space), seed=seed)
     except (ConfigError, TypeError, ValueError) as e:
-        # a ConfigError reads "Config.<field>: why"; point at the line of the study that set the field
-        m = re.match(r"^\w+\.(\w+): (.*)$", str(e), re.S)
-        if m and m.group(1) in origin:
-            raise fail(origin[m.group(1)], m.group(2)) from None
+        field = getattr(e, "field", None)  # a ConfigError names its field: point at the study's line for it
+        if field in origin:
+            raise fail(origin[field], e.why) from None
         raise fail("fixed", str(e)) from None
     for name, spec in space.items():
         points = spec.grid() or [spec.low, spec.high]

@@ -13,7 +13,7 @@ import pytest
 from orchestrator.report_data import load_run
 from orchestrator.report_stats import ablation_default, ablation_tests, leaderboard
 from orchestrator.study import run_study
-from orchestrator.toy import TOY
+from toy import TOY
 
 STUDY = """
 name: toy_ablation

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.schema import StudyError, list_studies, load_study, parse_study
-from orchestrator.toy import TOY
+from toy import TOY
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,12 +1,12 @@
 """A toy model with the model contract of ``did_core.models`` and known scores, for the
-orchestrator's tests and benchmarks: no nets, a fixed sleep per step, a controllable failure.
+orchestrator's tests and benchmarks (test code: it does not ship with the package): no nets, a fixed sleep per step, a controllable failure.
 
 Its scores are closed-form functions of the parameters (``mig`` is highest at ``x = 0.3, n = 2``),
 so a test can check what a search found. It checkpoints and resumes like a real model.
 
 Example:
     >>> cfg = Config.from_preset("smoke", x=0.3, seed=1)
-    >>> [e["kind"] for e in train(cfg)][-1]
+    >>> [e.kind for e in train(cfg)][-1]
     'final'
     >>> study = run_study("my_toy_study.yaml", model=TOY)   # doctest: +SKIP
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
-from did_core.models import ModelSpec, TrainConfig, TrainingDiverged
+from did_core.models import Eval, Final, ModelSpec, Progress, TrainConfig, TrainingDiverged
 from did_core.training import CHECKPOINT
 
 
@@ -59,20 +59,19 @@ def train(config: Config, out_dir: str | Path | None = None, resume: bool = True
         if fails and step > config.steps // 2:
             raise TrainingDiverged(step, "toy", float("nan"))
         if step % config.log_every == 0:
-            yield {"kind": "progress", "step": step, "losses": {"toy": 1.0 / step, "resumed_at": float(start)},
-                   "images_per_sec": 1.0}
+            yield Progress(step=step, losses={"toy": 1.0 / step, "resumed_at": float(start)}, images_per_sec=1.0)
         if config.eval_every and step % config.eval_every == 0 and step < config.steps:
             if ckpt is not None:
                 ckpt.write_text(json.dumps({"step": step}))
-            yield {"kind": "eval", "step": step, "protocol": config.eval_protocol,
-                   "scores": scores(config, step / config.steps), "checkpoint": str(ckpt) if ckpt else None}
+            yield Eval(step=step, protocol=config.eval_protocol, scores=scores(config, step / config.steps),
+                       checkpoint=str(ckpt) if ckpt else None)
     final = scores(config)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         ckpt.write_text(json.dumps({"step": config.steps}))
         (out / "scores.json").write_text(json.dumps(final))
         (out / "config.json").write_text(json.dumps(config.to_dict()))
-    yield {"kind": "final", "step": config.steps, "protocol": config.final_protocol, "scores": final, "artifacts": {}}
+    yield Final(step=config.steps, protocol=config.final_protocol, scores=final)
 
 
 TOY = ModelSpec(name="toy", config_cls=Config, train=train)
