@@ -68,11 +68,6 @@ class Protocol:
     # run the per-factor classifier fits in worker processes (worth it only for long fits)
     parallel_fits: bool = True
 
-    @property
-    def column_prefix(self) -> str:
-        """Prefix of this protocol's score columns in any table: '' for dlib, 'fast/' otherwise."""
-        return "" if self.name == "dlib" else f"{self.name}/"
-
 
 DLIB = Protocol(name="dlib", comparable_with_published=True)
 
