@@ -134,6 +134,12 @@ class RunMeta(_Record):
     final_protocol: str  # the protocol of every final score in results.csv
     planned_trials: int
     started: str
+    objectives: list[tuple[str, str]] = field(default_factory=list)  # (score, maximize | minimize)
+    description: str = ""
+    arms: list[str] = field(default_factory=list)  # a comparison's methods
+    datasets: list[str] = field(default_factory=list)  # a comparison's datasets
+    sampler: str = ""
+    defaults: dict[str, Any] = field(default_factory=dict)  # each searched parameter's Config default
     host: str = ""
     gpus: list[Any] = field(default_factory=list)
     packages: dict[str, str] = field(default_factory=dict)
@@ -144,7 +150,8 @@ class RunMeta(_Record):
 
     @classmethod
     def _nested(cls, data: dict[str, Any]) -> dict[str, Any]:
-        return {"sessions": [Session.from_dict(s) for s in data.get("sessions", [])]}
+        return {"sessions": [Session.from_dict(s) for s in data.get("sessions", [])],
+                "objectives": [tuple(o) for o in data.get("objectives", [])]}
 
     @classmethod
     def read(cls, run_dir: str | Path) -> "RunMeta":

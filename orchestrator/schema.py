@@ -378,6 +378,15 @@ class Study:
         skip = {*arm.space, "seed", *(["dataset"] if self.comparison else [])}  # a comparison lists its datasets
         return {k: v for k, v in config.experiment().items() if k not in skip}
 
+    def defaults(self) -> dict[str, Any]:
+        """Each searched parameter's value in the model Config under the study's budget and fixed
+        fields (what an ablation compares against); a comparison's parameters belong to its arms."""
+        if self.comparison:
+            return {}
+        arm = self.arms[0]
+        config = arm.config_cls.from_preset(self.budget, **arm.fixed, seed=self.seeds[0])
+        return {name: getattr(config, name) for name in arm.space}
+
     @property
     def models(self) -> list[str]:
         return list(dict.fromkeys(a.model for a in self.arms))

@@ -42,7 +42,7 @@ from ray.tune.search import Searcher
 
 from .optuna_private import planned_params, trial_of
 from .results import INTERRUPTED, CurveWriter, format_params, write_results
-from .run_folder import ERROR_FILE, LOSS_PREFIX, THROUGHPUT, Status, trial_dir
+from .run_folder import CURVES_FILE, ERROR_FILE, LOSS_PREFIX, THROUGHPUT, Status, param_column, trial_dir
 from .schema import METHOD, Study, StudyError
 from .trainable import TrialReport
 
@@ -258,7 +258,7 @@ class Recorder(tune.Callback):
 
     def __init__(self, ostudy: optuna.Study, study: Study, run_dir: Path, searcher: OptunaSearcher, log=print):
         self.ostudy, self.study, self.run_dir, self.searcher, self.log = ostudy, study, run_dir, searcher, log
-        self.curves = CurveWriter(run_dir / "curves.csv")
+        self.curves = CurveWriter(run_dir / CURVES_FILE)
         self.intermediate = f"{study.eval_protocol}/{study.objectives[0].metric}" \
             if len(study.objectives) == 1 else None
         self.total = study.planned_trials
@@ -336,7 +336,7 @@ class Recorder(tune.Callback):
         df = write_results(self.run_dir, self.ostudy)
         shown = ", ".join(f"{o.metric}={r.scores[o.metric]:.4g}" for o in self.study.objectives
                           if r.kind == "final" and _is_number(r.scores.get(o.metric)))
-        params = format_params({f"params_{k}": v for k, v in trial.config["params"].items()})
+        params = format_params({param_column(k): v for k, v in trial.config["params"].items()})
         if self.study.comparison:
             params = f"{trial.config['arm']}: {params}"
         note = f"  {error}" if error else ""

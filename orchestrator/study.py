@@ -36,7 +36,7 @@ from did_core.models import ModelSpec
 from .environment import capture
 from .results import TABLE1_SCORES, best_configurations, comparison_table, format_params, write_results
 from .schema import Arm, Study, StudyError, find_study_file, list_studies, load_study
-from .run_folder import META_FILE, RUN_FILES, RunMeta, Session
+from .run_folder import META_FILE, PARAM_PREFIX, REPORT_FILE, RUN_FILES, STUDY_FILE, RunMeta, Session
 from .search import OptunaSearcher, Recorder, open_study, recover, remaining_trials, storage_url
 
 
@@ -77,11 +77,11 @@ def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path |
 
 
 def _run(study, run_dir, address, max_concurrent, dashboard, fresh, model, report, log, t0) -> StudyRun:
-    (run_dir / "study.yaml").write_text(
+    url = storage_url(study, run_dir)
+    ostudy = open_study(study, run_dir, fresh=fresh)  # a different study is refused before anything is written
+    (run_dir / STUDY_FILE).write_text(
         f"# {study.name} as run with preset {study.preset!r} (from {study.source})\n"
         + yaml.safe_dump(study.resolved, sort_keys=False))
-    url = storage_url(study, run_dir)
-    ostudy = open_study(study, run_dir, fresh=fresh)
     for old, _ in recover(ostudy, study):
         log(f"trial {old} was interrupted by the previous run; its configuration is queued again")
     todo = remaining_trials(ostudy, study)
@@ -223,7 +223,7 @@ def _summary(study, run_dir, url, df, best, interrupted, log) -> None:
     lines += [f"results:  {run_dir / 'results.csv'}  (one row per trial)",
               f"curves:   {run_dir / 'curves.csv'}",
               f"trials:   {run_dir / 'trials'}/<trial>/"]
-    if (run_dir / "report.html").exists():
+    if (run_dir / REPORT_FILE).exists():
         lines.append(f"report:   {run_dir / 'report.html'}")
     lines.append(f"optuna:   optuna-dashboard {url} --host 127.0.0.1   (then open http://127.0.0.1:8080)")
     if study.budget != "paper":
@@ -235,7 +235,7 @@ def _summary(study, run_dir, url, df, best, interrupted, log) -> None:
 
 def _comparison_lines(study: Study, df: pd.DataFrame) -> list[str]:
     """Each method's best configuration per dataset, mean ± std over its seeds (Table 1's rows)."""
-    plain = df.rename(columns=lambda c: c.removeprefix("params_"))
+    plain = df.rename(columns=lambda c: c.removeprefix(PARAM_PREFIX))
     objective = (study.objectives[0].metric, study.objectives[0].direction)
     scores = list(dict.fromkeys([objective[0], *TABLE1_SCORES]))
     params = list(dict.fromkeys(p for arm in study.arms for p in arm.space))
@@ -278,7 +278,10 @@ def _start_meta(run_dir: Path, study: Study, url: str) -> RunMeta:
         meta = RunMeta(study=study.name, preset=study.preset, budget=study.budget, models=study.models,
                        kind=study.kind, source=study.source, storage=url, optuna_study=study.run_name,
                        steps=study.steps, eval_protocol=study.eval_protocol, final_protocol=study.final_protocol,
-                       planned_trials=study.planned_trials, started=_now())
+                       planned_trials=study.planned_trials, started=_now(),
+                       objectives=[(o.metric, o.direction) for o in study.objectives], description=study.description,
+                       arms=[a.label for a in study.arms] if study.comparison else [], datasets=list(study.datasets),
+                       sampler=study.sampler, defaults=study.defaults())
     env = capture()
     meta.host, meta.gpus, meta.packages, meta.git = env["host"], env["gpus"], env["packages"], env["git"]
     meta.python, meta.platform = env["python"], env["platform"]

@@ -162,6 +162,6 @@ def _restore_checkpoint(out: Path, run_dir: Path, resumed_from: int | None) -> N
                 shutil.copy2(Path(d) / CHECKPOINT, out / CHECKPOINT)
                 return
     if resumed_from is not None:
-        old = run_dir / "trials" / str(resumed_from) / CHECKPOINT
+        old = trial_dir(run_dir, resumed_from) / CHECKPOINT
         if old.exists():
             shutil.copy2(old, out / CHECKPOINT)

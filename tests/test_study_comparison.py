@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from orchestrator.report_comparison import tc_mig_correlations
-from orchestrator.report_data import RunData
+from orchestrator.report.comparison import tc_mig_correlations
+from orchestrator.report.data import RunData
 from orchestrator.results import comparison_table
 from orchestrator.schema import METHOD, StudyError, load_study, parse_study
 
@@ -155,7 +155,7 @@ def test_comparison_table_best_configuration_and_pooled():
 
 
 def test_tc_against_mig_rank_correlation(tmp_path):
-    df = results(ROWS[:5]).assign(status="finished")
+    df = results(ROWS[:5]).assign(status="COMPLETE")
     run = RunData(run_dir=tmp_path, results=df)
     overall, *per_method = tc_mig_correlations(run)
     # over all 5 models TC and MIG rank exactly opposite except did (tc 4.0, mig 0.2): rho = -0.9
