@@ -43,7 +43,8 @@ from ray.tune.search import Searcher
 from .optuna_private import planned_params, trial_of
 from .results import INTERRUPTED, CurveWriter, format_params, write_results
 from .run_folder import CURVES_FILE, ERROR_FILE, LOSS_PREFIX, THROUGHPUT, Status, param_column, trial_dir
-from .schema import METHOD, Study, StudyError
+from .plan import METHOD, Study
+from .study_file import StudyError
 from .trainable import TrialReport
 
 

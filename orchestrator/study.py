@@ -35,7 +35,9 @@ from did_core.models import ModelSpec
 
 from .environment import capture
 from .results import TABLE1_SCORES, best_configurations, comparison_table, format_params, write_results
-from .schema import Arm, Study, StudyError, find_study_file, list_studies, load_study
+from .plan import Arm, Study, study_as_dict
+from .presets import load_study
+from .study_file import StudyError, find_study_file, list_studies
 from .run_folder import META_FILE, PARAM_PREFIX, REPORT_FILE, RUN_FILES, STUDY_FILE, RunMeta, Session
 from .search import OptunaSearcher, Recorder, open_study, recover, remaining_trials, storage_url
 
@@ -64,7 +66,7 @@ def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path |
     t0 = time.time()
     study = load_study(name_or_path, preset, model=model)
     if storage:
-        study.storage = study.resolved["search"]["storage"] = storage
+        study.storage = storage
     run_dir = Path(out or Path("runs") / study.run_name).resolve()
     if fresh:
         _clear_run_dir(run_dir)
@@ -81,7 +83,7 @@ def _run(study, run_dir, address, max_concurrent, dashboard, fresh, model, repor
     ostudy = open_study(study, run_dir, fresh=fresh)  # a different study is refused before anything is written
     (run_dir / STUDY_FILE).write_text(
         f"# {study.name} as run with preset {study.preset!r} (from {study.source})\n"
-        + yaml.safe_dump(study.resolved, sort_keys=False))
+        + yaml.safe_dump(study_as_dict(study), sort_keys=False))
     for old, _ in recover(ostudy, study):
         log(f"trial {old} was interrupted by the previous run; its configuration is queued again")
     todo = remaining_trials(ostudy, study)

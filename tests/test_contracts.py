@@ -19,7 +19,8 @@ from did_core.models import ConfigError, Eval, Final, Progress, get_model
 from did_core.training import Run
 from orchestrator.report.data import load_run
 from orchestrator.report.stats import leaderboard
-from orchestrator.schema import StudyError, parse_study
+from orchestrator.presets import parse_study
+from orchestrator.study_file import StudyError
 from toy import TOY
 
 import throwaway_metric

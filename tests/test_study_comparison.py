@@ -10,7 +10,9 @@ import pytest
 from orchestrator.report.comparison import tc_mig_correlations
 from orchestrator.report.data import RunData
 from orchestrator.results import comparison_table
-from orchestrator.schema import METHOD, StudyError, load_study, parse_study
+from orchestrator.plan import METHOD, study_as_dict
+from orchestrator.presets import load_study, parse_study
+from orchestrator.study_file import StudyError
 
 BASE = {
     "name": "cmp",
@@ -40,7 +42,7 @@ def error_of(preset="smoke", **changes) -> str:
 def test_every_arm_configuration_runs_on_every_dataset():
     s = parse()
     assert s.kind == "comparison" and s.sampler == "grid" and s.datasets == ["dsprites", "shapes3d"]
-    assert s.model == "beta_vae, beta_tcvae, factor_vae"
+    assert s.models == ["beta_vae", "beta_tcvae", "factor_vae"]
     grid = s.grid()
     assert len(grid) == 2 * (2 + 2 + 1) and s.planned_trials == 20
     assert grid[:5] == [
@@ -55,7 +57,8 @@ def test_every_arm_configuration_runs_on_every_dataset():
     assert "batch_size" not in s.arm_of({METHOD: "vae"}).fixed
     assert s.has_all_params({METHOD: "fvae", "dataset": "dsprites"})
     assert not s.has_all_params({METHOD: "tc", "dataset": "dsprites"})  # its beta is missing
-    assert s.resolved["arms"]["tc"]["fixed"] == {"batch_size": 16} and s.resolved["datasets"] == s.datasets
+    as_run = study_as_dict(s)
+    assert as_run["arms"]["tc"]["fixed"] == {"batch_size": 16} and as_run["datasets"] == s.datasets and "model" not in as_run
 
 
 def test_presets_override_datasets_and_arm_grids():

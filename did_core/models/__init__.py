@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 from .base import ConfigError, TrainConfig, TrainingDiverged
 from .events import Eval, Event, Final, Progress

@@ -24,7 +24,7 @@ from did_core.atomic import atomic_path
 
 from ..run_folder import REPORT_FILE, TRAVERSAL_FILE, Status, trial_dir
 from .comparison import comparison_sections
-from .data import ReportError, RunData, load_run
+from .data import RunData, load_run
 from .figures import IMPORTANCE_EVALUATOR, MAX_CURVE_POINTS, ablation_figure, curve_figures, search_figures
 from .header import header_table
 from .html import Page, Raw, esc, image, table
