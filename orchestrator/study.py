@@ -38,7 +38,7 @@ from .results import TABLE1_SCORES, best_configurations, comparison_table, forma
 from .plan import Arm, Study, study_as_dict
 from .presets import load_study
 from .study_file import StudyError, find_study_file, list_studies
-from .run_folder import META_FILE, PARAM_PREFIX, REPORT_FILE, RUN_FILES, STUDY_FILE, RunMeta, Session
+from .run_folder import META_FILE, PARAM_PREFIX, REPORT_FILE, RUN_FILES, STUDY_FILE, RunMeta, Session, Status
 from .search import OptunaSearcher, Recorder, open_study, recover, remaining_trials, storage_url
 
 
@@ -219,7 +219,7 @@ def _summary(study, run_dir, url, df, best, interrupted, log) -> None:
                              + (f" ± {std:.2g}" if pd.notna(std) else "") + f" over {int(top['n_seeds'])} seed(s)")
         if "pareto" in best:
             lines.append(f"  {int(best['pareto'].sum())} configuration(s) on the Pareto front (see results.csv)")
-    failed = df[df["status"] == "FAIL"] if not df.empty else df
+    failed = df[df["status"] == Status.FAIL.value] if not df.empty else df
     for _, r in failed.head(5).iterrows():
         lines.append(f"failed: trial {r['trial']} ({format_params(r)}, seed {r['seed']}): {r['error']}")
     lines += [f"results:  {run_dir / 'results.csv'}  (one row per trial)",

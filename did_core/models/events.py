@@ -41,13 +41,17 @@ class Progress(_Event):
 
 
 @dataclass(frozen=True)
-class Eval(_Event):
-    """In-training scores of one ``protocol`` (``fast``); ``checkpoint``: the file saved with them."""
+class _Scored(_Event):
+    step: int
+    protocol: str  # the evaluation protocol of every score (did_core.metrics.protocols)
+    scores: dict[str, float]  # the metric scores and the model's own (model_scores)
+
+
+@dataclass(frozen=True)
+class Eval(_Scored):
+    """In-training scores (protocol ``fast``); ``checkpoint``: the file saved with them."""
 
     kind: ClassVar[str] = "eval"
-    step: int
-    protocol: str
-    scores: dict[str, float]
     checkpoint: str | None = None
 
     def columns(self) -> dict[str, float]:
@@ -56,13 +60,10 @@ class Eval(_Event):
 
 
 @dataclass(frozen=True)
-class Final(_Event):
-    """The scores at the end, of one ``protocol`` (``dlib``), and the files written (name -> path)."""
+class Final(_Scored):
+    """The scores at the end (protocol ``dlib``), and the files written (name -> path)."""
 
     kind: ClassVar[str] = "final"
-    step: int
-    protocol: str
-    scores: dict[str, float]
     artifacts: dict[str, str] = field(default_factory=dict)
 
 

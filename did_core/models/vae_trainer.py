@@ -12,7 +12,7 @@ one Adam step of E and D on the model's ``loss``; then the optional extra update
 Example:
     >>> from did_core.models import beta_vae
     >>> for event in beta_vae.train(beta_vae.Config.from_preset("smoke", beta=4.0)):
-    ...     print(event["kind"], event["step"])
+    ...     print(event.kind, event.step)
 """
 from __future__ import annotations
 

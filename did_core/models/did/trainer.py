@@ -10,7 +10,7 @@ Read top to bottom: build the nets, resume, then per generator step
 Example:
     >>> cfg = Config.from_preset("smoke", seed=0)
     >>> for event in train(cfg, out_dir="runs/did-smoke"):
-    ...     print(event["kind"], event["step"])
+    ...     print(event.kind, event.step)
 """
 from __future__ import annotations
 
