@@ -133,3 +133,31 @@ def test_config_errors_name_their_field_and_configs_say_what_the_experiment_is()
     assert cfg.experiment_differences(cfg.replace(steps=99), schedule=True) == [f"steps: 99 -> {cfg.steps}"]
     assert cfg.experiment_differences(cfg.replace(beta=2.0)) == [f"beta: 2.0 -> {cfg.beta}"]
     assert "num_threads" not in cfg.experiment() and "final_protocol" in cfg.experiment()
+
+
+def test_a_tune_result_is_read_through_the_trial_report_only():
+    from orchestrator.trainable import TrialReport, scheduler_metric
+
+    eval_event = Eval(step=4, protocol="fast", scores={"mig": 0.25})
+    report = TrialReport.of_event(eval_event, {"node": "n1", "host": "h", "started": 1.0})
+    result = {**report.to_tune(), "time_total_s": 3.0, "training_iteration": 2, "a_new_ray_key": 7.0}
+    back = TrialReport.from_tune(result)
+    assert back == report and back.scores == {"fast/mig": 0.25} and back.losses == {}
+    assert scheduler_metric("fast/mig") == "scores/fast/mig"  # what Tune's flattening makes of it
+    assert TrialReport.from_tune({"training_iteration": 1, "mig": 0.5}) is None  # no report of ours in it
+
+
+def test_a_storage_of_an_older_orchestrator_is_refused_by_name(tmp_path):
+    import optuna
+    import yaml
+
+    from orchestrator.presets import load_study
+    from orchestrator.search import open_study, storage_url
+
+    (tmp_path / "toy_ablation.yaml").write_text(yaml.safe_dump(TOY_ABLATION))
+    study = load_study(tmp_path / "toy_ablation.yaml", "smoke", model=TOY)
+    old = optuna.create_study(study_name=study.run_name, storage=storage_url(study, tmp_path))
+    old.set_user_attr("spec", {"model": "toy", "budget": "smoke", "fixed": {}, "sampler": "grid", "space": {},
+                               "objectives": []})  # what the previous version kept
+    with pytest.raises(StudyError, match="made by an older version of the orchestrator"):
+        open_study(study, tmp_path)
