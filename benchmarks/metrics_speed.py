@@ -32,7 +32,7 @@ from sklearn.metrics import mutual_info_score, roc_auc_score
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import LinearSVC
 
-from did_core.metrics import SCORE_NAMES, scores_from_codes
+from did_core.metrics import score_names, scores_from_codes
 
 DSPRITES_SIZES = (3, 6, 40, 32, 32)
 NUM_CODES = 10
@@ -162,7 +162,7 @@ def main(argv=None):
     ap.add_argument("--family-sizes", default="3,6,4,4,4", help="factor sizes of the family's ground truth")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore", ConvergenceWarning)
-    names = [n for n in SCORE_NAMES if n not in ("factor_vae", "beta_vae")]
+    names = [n for n in score_names() if n not in ("factor_vae", "beta_vae")]
 
     z, y, zt, yt = make_data(DSPRITES_SIZES, mix=0.3, noise=0.05, seed=SEED)
     print(f"dSprites-shaped data: factor sizes {DSPRITES_SIZES}, {z.shape[1]} codes, "

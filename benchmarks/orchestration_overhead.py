@@ -9,6 +9,8 @@ ideal / measured; target >= 0.8.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,7 +18,11 @@ from pathlib import Path
 import ray
 
 from orchestrator.study import run_study
-from orchestrator.toy import TOY
+
+TESTS = str(Path(__file__).resolve().parents[1] / "tests")  # the toy model is test code
+sys.path.insert(0, TESTS)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [TESTS, os.environ.get("PYTHONPATH")]))  # Ray's workers
+from toy import TOY  # noqa: E402
 
 STUDY = """
 name: overhead

@@ -13,6 +13,7 @@ import sys
 
 from .checkpoint import CheckpointError
 from .models import ConfigError, TrainingDiverged, available_models, get_model
+from .models.events import Event, Progress
 
 
 def parse_sets(pairs: list[str]) -> dict[str, str]:
@@ -26,12 +27,12 @@ def parse_sets(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def format_event(event: dict) -> str:
-    if event["kind"] == "progress":
-        losses = " ".join(f"{k}={v:.4g}" for k, v in event["losses"].items())
-        return f"step {event['step']:>7}  {losses}  ({event['images_per_sec']:.0f} img/s)"
-    scores = " ".join(f"{k}={v:.4f}" for k, v in event["scores"].items())
-    return f"{event['kind']} step {event['step']} [{event['protocol']}]  {scores}"
+def format_event(event: Event) -> str:
+    if isinstance(event, Progress):
+        losses = " ".join(f"{k}={v:.4g}" for k, v in event.losses.items())
+        return f"step {event.step:>7}  {losses}  ({event.images_per_sec:.0f} img/s)"
+    scores = " ".join(f"{k}={v:.4f}" for k, v in event.scores.items())
+    return f"{event.kind} step {event.step} [{event.protocol}]  {scores}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             overrides["dataset"] = args.dataset
         config = spec.config_cls.from_preset(args.preset, **overrides)
         for event in spec.train(config, out_dir=args.out, resume=not args.no_resume):
-            print(json.dumps(event) if args.json else format_event(event), flush=True)
+            print(json.dumps(event.to_dict()) if args.json else format_event(event), flush=True)
     except (ConfigError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,6 +1,6 @@
 """Model-independent plumbing for a ``train()`` generator: device and threads, seeding, the real-data
-stream, divergence checks, progress/eval/final events, checkpoint save/resume and the files of a
-run folder (``checkpoint.pt``, ``scores.json``, ``config.json``, ``traversal.png``).
+stream, divergence checks, the typed events (:mod:`did_core.models.events`), checkpoint save/resume
+and the files of a trial folder (``checkpoint.pt``, ``scores.json``, ``config.json``, ``traversal.png``).
 
 A model's ``train`` keeps its own loop readable and calls a :class:`Run` for the rest.
 
@@ -29,13 +29,7 @@ import torch
 from .atomic import atomic_path
 from .checkpoint import CheckpointError, load_checkpoint, restore_modules, rng_state, save_checkpoint, set_rng_state
 from .models.base import ConfigError, TrainConfig, TrainingDiverged
-
-# Fields that may differ between a checkpoint and the config that resumes it (budget, logging,
-# hardware); any other difference means a different experiment and is refused.
-RESUMABLE_CHANGES = {
-    "steps", "log_every", "eval_every", "eval_protocol", "final_protocol", "eval_metrics", "device", "num_threads",
-    "amp", "compile", "gpu_memory_fraction", "max_abs_loss", "eval_at_start", "data_path",
-}
+from .models.events import Eval, Final, Progress
 
 CHECKPOINT, SCORES, CONFIG, TRAVERSAL = "checkpoint.pt", "scores.json", "config.json", "traversal.png"
 
@@ -126,15 +120,11 @@ class Run:
     def due(step: int, every: int) -> bool:
         return every > 0 and step % every == 0
 
-    def progress(self, step: int) -> dict[str, Any]:
+    def progress(self, step: int) -> Progress:
         """A progress event: mean losses since the last one, and real training images per second."""
         elapsed = max(time.perf_counter() - self._clock, 1e-9)
-        event = {
-            "kind": "progress",
-            "step": step,
-            "losses": {k: v / max(self._count, 1) for k, v in self._sums.items()},
-            "images_per_sec": self._images / elapsed,
-        }
+        event = Progress(step=step, losses={k: v / max(self._count, 1) for k, v in self._sums.items()},
+                         images_per_sec=self._images / elapsed)
         self._reset_meter()
         return event
 
@@ -167,25 +157,34 @@ class Run:
             for m, mode in zip(eval_modules, was_training):
                 m.train(mode)
 
+    def _with_model_scores(self, scores: dict[str, float], model_scores: dict[str, float] | None) -> dict[str, float]:
+        """The metric scores and the scores the model computed from its own nets (registered in
+        :mod:`did_core.metrics.registry` as provided by the model); a name may not be both."""
+        model_scores = {k: float(v) for k, v in (model_scores or {}).items()}
+        both = sorted(set(scores) & set(model_scores))
+        if both:
+            raise ValueError(f"model_scores: {both} are metric scores too; a model names its own scores differently")
+        return {**scores, **model_scores}
+
     def evaluate(self, step: int, encode: Callable, nets: dict[str, torch.nn.Module],
                  optimizers: dict[str, torch.optim.Optimizer], eval_modules: list[torch.nn.Module] = (),
-                 model_scores: dict[str, float] | None = None) -> dict:
-        """An eval event with ``eval_protocol`` scores (and the model's own ``model_scores``, e.g. DiD's
-        shortcut diagnostics); saves the checkpoint when there is an out_dir."""
+                 model_scores: dict[str, float] | None = None) -> Eval:
+        """An eval event with ``eval_protocol`` scores (and ``model_scores``, the model's own);
+        saves the checkpoint when there is an out_dir."""
         protocol = self.config.eval_protocol
-        scores = {**self.scores(encode, protocol, eval_modules), **(model_scores or {})}
+        scores = self._with_model_scores(self.scores(encode, protocol, eval_modules), model_scores)
         path = self.save(step, nets, optimizers)
         self._reset_meter()  # evaluation time is not training throughput
-        return {"kind": "eval", "step": step, "protocol": protocol, "scores": scores,
-                "checkpoint": str(path) if path else None}
+        return Eval(step=step, protocol=protocol, scores=scores, checkpoint=str(path) if path else None)
 
     def final(self, encode: Callable, nets: dict[str, torch.nn.Module],
               optimizers: dict[str, torch.optim.Optimizer], traversal: torch.Tensor | None = None,
-              eval_modules: list[torch.nn.Module] = (), model_scores: dict[str, float] | None = None) -> dict:
-        """The final event: ``final_protocol`` scores and ``model_scores``; with an out_dir also the
-        checkpoint, ``scores.json``, ``config.json`` and ``traversal.png`` (``traversal [rows, cols, C, H, W]``)."""
+              eval_modules: list[torch.nn.Module] = (), model_scores: dict[str, float] | None = None) -> Final:
+        """The final event: ``final_protocol`` scores (and ``model_scores``, the model's own); with an
+        out_dir also the checkpoint, ``scores.json``, ``config.json`` and ``traversal.png``
+        (``traversal [rows, cols, C, H, W]``)."""
         protocol = self.config.final_protocol
-        scores = {**self.scores(encode, protocol, eval_modules), **(model_scores or {})}
+        scores = self._with_model_scores(self.scores(encode, protocol, eval_modules), model_scores)
         artifacts: dict[str, str] = {}
         if self.out_dir is not None:
             artifacts["checkpoint"] = str(self.save(self.step, nets, optimizers))
@@ -199,7 +198,7 @@ class Run:
 
                 save_image_grid(traversal.detach().float().cpu(), self.out_dir / TRAVERSAL)
                 artifacts["traversal"] = str(self.out_dir / TRAVERSAL)
-        return {"kind": "final", "step": self.step, "protocol": protocol, "scores": scores, "artifacts": artifacts}
+        return Final(step=self.step, protocol=protocol, scores=scores, artifacts=artifacts)
 
     # ----- checkpoints -------------------------------------------------------------------------
     def _rng(self) -> dict[str, Any]:
@@ -218,11 +217,9 @@ class Run:
         if path is None or not self.resume or not path.exists():
             return 0
         state = load_checkpoint(path, map_location=self.device)
-        mine = self.config.to_dict()
-        differ = sorted(k for k in set(mine) | set(state["config"])
-                        if k not in RESUMABLE_CHANGES and mine.get(k) != state["config"].get(k))
+        differ = self.config.experiment_differences(state["config"])  # runtime and schedule may change
         if differ:
-            detail = ", ".join(f"{k}: {state['config'].get(k)!r} -> {mine.get(k)!r}" for k in differ)
+            detail = ", ".join(differ)
             raise CheckpointError(f"{path}: was written by a different experiment ({detail}); "
                                   f"use another out_dir or resume=False")
         restore_modules(state, nets, optimizers, path)

@@ -13,10 +13,14 @@ __all__ = ["StudyError", "load_study", "run_study", "list_studies", "load_result
 
 
 def __getattr__(name: str):
-    if name in ("StudyError", "load_study", "list_studies"):
-        from . import schema
+    if name in ("StudyError", "list_studies"):
+        from . import study_file
 
-        return getattr(schema, name)
+        return getattr(study_file, name)
+    if name == "load_study":
+        from .presets import load_study
+
+        return load_study
     if name == "run_study":
         from .study import run_study
 

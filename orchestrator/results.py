@@ -2,17 +2,7 @@
 
 ``results.csv`` is rebuilt from the Optuna storage each time a trial finishes, so it always
 holds every finished trial and nothing twice (a trial interrupted and run again appears once,
-under its new number). Its columns, in order:
-
-    trial, config_id, seed, status (COMPLETE | FAIL | PRUNED), params_<name> ...,
-    final scores by plain name (mig ...), last in-training scores (fast/mig ...),
-    step, final_protocol, duration_s, node, host, started, finished, resumed_from, error
-
-Final scores carry no prefix whatever their protocol; ``final_protocol`` (and meta.json) says
-which one (``dlib`` for the quick / paper budgets, ``fast`` for smoke).
-
-``curves.csv`` is appended while trials run: ``trial, step, name, value`` with names
-``loss/<loss>``, ``<protocol>/<score>`` and ``images_per_sec``.
+under its new number). Its columns and ``curves.csv``'s are named in :mod:`orchestrator.run_folder`.
 
 Example:
     >>> df = load_results("runs/ablation_dims-smoke")
@@ -32,9 +22,11 @@ from optuna.trial import TrialState
 
 from did_core.atomic import atomic_path
 
+from .run_folder import (CURVE_COLUMNS, CURVES_FILE, LEAD_COLUMNS, PARAM_PREFIX, RESULTS_FILE, TRAIL_COLUMNS,
+                         Status, is_in_training, param_column)
+
 INTERRUPTED = "interrupted"  # user attr of a trial whose process died; its configuration was re-queued
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
-CURVE_COLUMNS = ["trial", "step", "name", "value"]
 TABLE1_SCORES = ["mig", "dci_disentanglement", "sap"]  # the scores of a comparison's table (the paper's Table 1)
 
 
@@ -47,7 +39,7 @@ def results_table(study: optuna.Study) -> pd.DataFrame:
             continue
         row: dict[str, Any] = {"trial": t.number, "config_id": a.get("config_id"), "seed": a.get("seed"),
                                "status": t.state.name}
-        row.update({f"params_{k}": v for k, v in t.params.items()})
+        row.update({param_column(k): v for k, v in t.params.items()})
         row.update(a.get("scores") or {})
         row.update(a.get("last_scores") or {})
         run = a.get("run") or {}
@@ -66,20 +58,18 @@ def results_table(study: optuna.Study) -> pd.DataFrame:
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
-        return pd.DataFrame(columns=["trial", "config_id", "seed", "status", "error"])
-    lead = {"params_method": 0, "params_dataset": 1}  # a comparison's arm and dataset come first
-    first = ["trial", "config_id", "seed", "status"] + sorted((c for c in df if c.startswith("params_")),
-                                                              key=lambda c: (lead.get(c, 2), c))
-    last = ["step", "final_protocol", "duration_s", "node", "host", "started", "finished", "resumed_from", "error"]
-    scores = [c for c in df if c not in first and c not in last]
-    scores = sorted((c for c in scores if "/" not in c)) + sorted(c for c in scores if "/" in c)
-    return df[first + scores + last].sort_values("trial").reset_index(drop=True)
+        return pd.DataFrame(columns=LEAD_COLUMNS + TRAIL_COLUMNS)
+    lead = {param_column("method"): 0, param_column("dataset"): 1}  # a comparison's arm and dataset come first
+    first = LEAD_COLUMNS + sorted((c for c in df if c.startswith(PARAM_PREFIX)), key=lambda c: (lead.get(c, 2), c))
+    scores = [c for c in df if c not in first and c not in TRAIL_COLUMNS]
+    scores = sorted(c for c in scores if not is_in_training(c)) + sorted(c for c in scores if is_in_training(c))
+    return df[first + scores + TRAIL_COLUMNS].sort_values("trial").reset_index(drop=True)
 
 
 def write_results(run_dir: str | Path, study: optuna.Study) -> pd.DataFrame:
     """Rewrite ``run_dir/results.csv`` atomically (a reader never sees half a file)."""
     df = results_table(study)
-    with atomic_path(Path(run_dir) / "results.csv") as tmp:
+    with atomic_path(Path(run_dir) / RESULTS_FILE) as tmp:
         df.to_csv(tmp, index=False)
     return df
 
@@ -101,22 +91,22 @@ class CurveWriter:
 
 
 def load_results(run_dir: str | Path) -> pd.DataFrame:
-    return pd.read_csv(Path(run_dir) / "results.csv")
+    return pd.read_csv(Path(run_dir) / RESULTS_FILE)
 
 
 def load_curves(run_dir: str | Path) -> pd.DataFrame:
-    return pd.read_csv(Path(run_dir) / "curves.csv")
+    return pd.read_csv(Path(run_dir) / CURVES_FILE)
 
 
 def best_configurations(df: pd.DataFrame, objectives: list[tuple[str, str]]) -> pd.DataFrame:
     """Completed trials grouped by configuration (over seeds): ``<score>_mean``, ``<score>_std``,
     ``n_seeds``, the parameters; best first by the first objective. With several objectives a
     ``pareto`` column marks the configurations no other one beats on every objective."""
-    done = df[df["status"] == "COMPLETE"]
+    done = df[df["status"] == Status.COMPLETE.value]
     metrics = [m for m, _ in objectives if m in done]
     if done.empty or not metrics:
         return pd.DataFrame()
-    params = [c for c in done if c.startswith("params_")]
+    params = [c for c in done if c.startswith(PARAM_PREFIX)]
     groups = done.groupby("config_id", sort=False)
     table = groups[params].first() if params else pd.DataFrame(index=groups.size().index)
     table["n_seeds"] = groups.size()
@@ -147,7 +137,7 @@ def comparison_table(df: pd.DataFrame, objective: tuple[str, str], scores: list[
         >>> comparison_table(df, ("mig", "maximize"), ["mig", "sap"], ["beta"]).iloc[0]["mig_mean"]  # doctest: +SKIP
     """
     metric, direction = objective
-    done = df[df["status"].isin(["COMPLETE", "finished"])] if "status" in df else df
+    done = df[df["status"] == Status.COMPLETE.value] if "status" in df else df
     scores = [s for s in scores if s in done]
     if done.empty or metric not in done or not scores:
         return pd.DataFrame()
@@ -191,7 +181,8 @@ def is_missing(v: Any) -> bool:
 def format_params(row: pd.Series | dict) -> str:
     """``name=value, ...`` of a row's ``params_`` columns; a comparison's method and dataset first,
     parameters another arm owns (empty here) left out."""
-    items = [(k[len("params_"):], v) for k, v in dict(row).items() if str(k).startswith("params_") and not is_missing(v)]
+    items = [(k[len(PARAM_PREFIX):], v) for k, v in dict(row).items() if str(k).startswith(PARAM_PREFIX)
+             and not is_missing(v)]
     items.sort(key=lambda kv: ("method", "dataset").index(kv[0]) if kv[0] in ("method", "dataset") else 2)
     return ", ".join(f"{k}={_fmt(v)}" for k, v in items) or "(no searched parameters)"
 

@@ -12,7 +12,12 @@
   checkpoint the new trial continues from), then enqueues any (configuration, seed) the plan
   still lacks. COMPLETE, FAIL and PRUNED trials are kept and never run again.
 - :class:`OptunaSearcher` hands Ray Tune the next Optuna trial; :class:`Recorder` (a Tune
-  callback, which also sees errors) tells Optuna how each trial ended and writes the tables.
+  callback, which also sees errors) reads the trainable's :class:`~orchestrator.trainable.TrialReport`,
+  tells Optuna how each trial ended and writes the tables.
+- A run folder holds the final scores of one protocol: the storage remembers the study's
+  experiment (each arm's model Config less its runtime fields, protocols included), a study that
+  differs is refused, and a final score of another protocol fails its trial.
+- Optuna's public API throughout, except :mod:`orchestrator.optuna_private`.
 
 Example:
     >>> ostudy = open_study(study, run_dir)
@@ -35,11 +40,12 @@ from optuna.trial import TrialState
 from ray import tune
 from ray.tune.search import Searcher
 
+from .optuna_private import planned_params, trial_of
 from .results import INTERRUPTED, CurveWriter, format_params, write_results
-from .schema import METHOD, Study, StudyError
-
-# the parts of a study that must not change between runs into the same storage
-SPEC_KEYS = ("model", "budget", "fixed", "sampler", "space", "objectives", "arms")
+from .run_folder import CURVES_FILE, ERROR_FILE, LOSS_PREFIX, THROUGHPUT, Status, param_column, trial_dir
+from .plan import METHOD, Study
+from .study_file import StudyError
+from .trainable import TrialReport
 
 
 def storage_url(study: Study, run_dir: Path) -> str:
@@ -75,12 +81,27 @@ def distributions(study: Study) -> dict[str, BaseDistribution]:
 
 
 def spec_of(study: Study) -> dict[str, Any]:
-    r = study.resolved
-    spec = {"model": r["model"], "budget": r["budget"], "fixed": r["fixed"], "sampler": r["search"]["sampler"],
-            "space": r["search"]["space"], "objectives": r["objectives"]}
-    if "arms" in r:
-        spec["arms"] = r["arms"]
-    return spec
+    """What makes the study the same experiment: the search, and each arm's model and Config less
+    its runtime fields (``TrainConfig.experiment``; the budget, the protocols and every fixed field
+    that changes a result are in it)."""
+    return {"sampler": study.sampler, "space": {n: s.model_dump(exclude_none=True) for n, s in study.space.items()},
+            "objectives": [o.model_dump() for o in study.objectives], "datasets": list(study.datasets),
+            "arms": {a.label: {"model": a.model, "experiment": study.experiment(a)} for a in study.arms}}
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    changed = [k for k in ("sampler", "space", "objectives", "datasets") if old.get(k) != new.get(k)]
+    old_arms, new_arms = old.get("arms") or {}, new.get("arms") or {}
+    if set(old_arms) != set(new_arms):
+        return changed + ["arms"]
+    for label, arm in new_arms.items():
+        before = old_arms[label]
+        if before.get("model") != arm["model"]:
+            changed.append(f"{label}: model")
+        fields = sorted(set(before.get("experiment", {})) | set(arm["experiment"]))
+        changed += [f"{label}: {k} {before.get('experiment', {}).get(k)!r} -> {arm['experiment'].get(k)!r}"
+                    for k in fields if before.get("experiment", {}).get(k) != arm["experiment"].get(k)]
+    return changed
 
 
 def open_study(study: Study, run_dir: Path, fresh: bool = False) -> optuna.Study:
@@ -101,29 +122,28 @@ def open_study(study: Study, run_dir: Path, fresh: bool = False) -> optuna.Study
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             ostudy.set_metric_names([o.metric for o in study.objectives])
+    elif set(old) != set(spec):
+        raise StudyError(f"{study.source}: the Optuna study {study.run_name!r} in {url} was made by an older version "
+                         "of the orchestrator, whose run folders this one does not continue; run with --fresh to "
+                         "start over, or give another --out")
     elif old != spec:
-        changed = [k for k in SPEC_KEYS if old.get(k) != spec.get(k)]
+        changed = _changes(old, spec)
         raise StudyError(f"{study.source}: the Optuna study {study.run_name!r} in {url} was made by a different "
                          f"version of this study ({', '.join(changed)} changed); run with --fresh to start over, "
                          f"or give another --out")
     return ostudy
 
 
-def _fixed_params(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """The trial's parameters; for an enqueued one also those fixed before it set them (a trial
-    taken from the queue and killed before ``ask`` wrote its parameters still has its plan)."""
-    return {**t.system_attrs.get("fixed_params", {}), **t.params}
-
-
 def recover(ostudy: optuna.Study, study: Study) -> list[tuple[int, int | None]]:
     """Mark RUNNING trials interrupted, then enqueue what the plan lacks. Returns the
     ``(old number, None)`` pairs of the interrupted trials (the caller prints them)."""
-    storage, interrupted = ostudy._storage, []
+    interrupted = []
     for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        storage.set_trial_user_attr(t._trial_id, INTERRUPTED, True)
-        storage.set_trial_user_attr(t._trial_id, "error", "interrupted: the orchestrator stopped while this "
-                                                          "trial ran; its configuration was queued again")
-        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        handle = trial_of(ostudy, t)
+        handle.set_user_attr(INTERRUPTED, True)
+        handle.set_user_attr("error", "interrupted: the orchestrator stopped while this trial ran; its "
+                                      "configuration was queued again")
+        ostudy.tell(t.number, state=TrialState.FAIL)
         interrupted.append((t.number, None))
     _enqueue_missing(ostudy, study)
     return interrupted
@@ -134,7 +154,7 @@ def plan_key(t: optuna.trial.FrozenTrial, study: Study) -> tuple[Any, int] | Non
 
     Enqueued trials carry both attributes from birth; a trial the sampler proposed gets them just
     after ``ask``, so a missing one means (config_id = its number, seed = the first seed)."""
-    if not study.has_all_params(_fixed_params(t)):
+    if not study.has_all_params(planned_params(t)):
         return None
     return t.user_attrs.get("config_id", t.number), t.user_attrs.get("seed", study.seeds[0])
 
@@ -149,7 +169,7 @@ def _enqueue_missing(ostudy: optuna.Study, study: Study) -> None:
         key = plan_key(t, study)
         if key is None:
             continue
-        params_of.setdefault(key[0], _fixed_params(t))
+        params_of.setdefault(key[0], planned_params(t))
         if t.user_attrs.get(INTERRUPTED):
             resumable[key] = t.number  # the latest interrupted attempt
         else:
@@ -186,6 +206,7 @@ class OptunaSearcher(Searcher):
         self.ostudy, self.study, self.bases = ostudy, study, arm_bases
         self.dists = distributions(study)
         self.plan = study.grid() if study.comparison else []  # config_id -> parameters
+        self.asked: dict[int, optuna.Trial] = {}  # trial number -> the handle ``ask`` gave (the Recorder uses it)
         # this process is the study's only writer (run folder lock), so count configurations once
         self.configs = len(_configs_started(ostudy.get_trials(deepcopy=False), study))
 
@@ -196,6 +217,7 @@ class OptunaSearcher(Searcher):
         trial = self._next()
         if trial is None:
             return Searcher.FINISHED
+        self.asked[trial.number] = trial
         a, params = trial.user_attrs, dict(trial.params)
         arm = self.study.arm_of(params)
         return {**self.bases[arm.label], "arm": arm.label, "number": trial.number, "config_id": a["config_id"],
@@ -234,119 +256,108 @@ class Recorder(tune.Callback):
     """Tells Optuna how each trial ended, and keeps ``results.csv`` / ``curves.csv`` current.
 
     COMPLETE: the trial reported its final scores; PRUNED: early stopping ended it; FAIL: it
-    raised (the error text is the user attr ``error``, the traceback ``trials/<n>/error.txt``) or
-    an objective is missing / not finite. A trial still running when the session ends stays
-    RUNNING here and is handled by :func:`recover`.
+    raised (the error text is the user attr ``error``, the traceback ``trials/<n>/error.txt``), its
+    final scores are of another protocol than the study's, or an objective is missing / not finite.
+    A trial still running when the session ends stays RUNNING here and is handled by :func:`recover`.
     """
 
-    def __init__(self, ostudy: optuna.Study, study: Study, run_dir: Path, log=print):
-        self.ostudy, self.study, self.run_dir, self.log = ostudy, study, run_dir, log
-        self.curves = CurveWriter(run_dir / "curves.csv")
+    def __init__(self, ostudy: optuna.Study, study: Study, run_dir: Path, searcher: OptunaSearcher, log=print):
+        self.ostudy, self.study, self.run_dir, self.searcher, self.log = ostudy, study, run_dir, searcher, log
+        self.curves = CurveWriter(run_dir / CURVES_FILE)
         self.intermediate = f"{study.eval_protocol}/{study.objectives[0].metric}" \
             if len(study.objectives) == 1 else None
         self.total = study.planned_trials
         self.told: set[int] = set()
         self.last_scores: dict[int, dict[str, float]] = {}  # trial -> its latest in-training scores
 
-    def _trial(self, number: int) -> optuna.Trial:
-        tid = self.ostudy._storage.get_trial_id_from_study_id_trial_number(self.ostudy._study_id, number)
-        return optuna.Trial(self.ostudy, tid)
-
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        number, step = trial.config["number"], int(result.get("step", 0))
-        if result.get("final"):
+        report, number = TrialReport.from_tune(result), trial.config["number"]
+        if report is None or report.kind not in ("progress", "eval"):
             return
-        values = [(k, float(v)) for k, v in result.items()
-                  if ("/" in k or k == "images_per_sec") and isinstance(v, (int, float)) and not isinstance(v, bool)]
-        self.curves.write(number, step, values)
-        self.last_scores.setdefault(number, {}).update(
-            {k: v for k, v in values if not k.startswith("loss/") and k != "images_per_sec"})
-        if self.intermediate and self.intermediate in result and math.isfinite(result[self.intermediate]):
-            try:
-                self._trial(number).report(float(result[self.intermediate]), step)
-            except Exception:  # a repeated step after a resume; the curve has it anyway
-                pass
+        values = [(f"{LOSS_PREFIX}{k}", float(v)) for k, v in report.losses.items()] + \
+                 [(k, float(v)) for k, v in report.scores.items()]
+        if report.images_per_sec is not None:
+            values.append((THROUGHPUT, float(report.images_per_sec)))
+        self.curves.write(number, report.step, values)
+        self.last_scores.setdefault(number, {}).update(report.scores)
+        value = report.scores.get(self.intermediate) if self.intermediate else None
+        if value is not None and math.isfinite(value):
+            with warnings.catch_warnings():  # a step reported again after a resume is ignored (Optuna warns)
+                warnings.simplefilter("ignore", UserWarning)
+                self.searcher.asked[number].report(float(value), report.step)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        r = trial.last_result or {}
-        if r.get("error"):
-            self._finish(trial, TrialState.FAIL, r, error=str(r["error"]))
-        elif r.get("final"):
-            scores = {k: v for k, v in r.items() if _is_score(k, v)}
-            values = [scores.get(o.metric) for o in self.study.objectives]
+        r = TrialReport.from_tune(trial.last_result)
+        if r is None:
+            return
+        if r.kind == "error":
+            self._finish(trial, Status.FAIL, r, error=r.error)
+        elif r.kind == "final":
+            values = [r.scores.get(o.metric) for o in self.study.objectives]
             bad = [o.metric for o, v in zip(self.study.objectives, values) if v is None or not math.isfinite(v)]
-            if bad:
-                err = f"objective(s) {bad} missing or not finite in the final scores {sorted(scores)}"
-                self._finish(trial, TrialState.FAIL, r, error=err)
+            if r.protocol != self.study.final_protocol:
+                self._finish(trial, Status.FAIL, r, error=f"final scores of protocol {r.protocol!r}, but this "
+                             f"study's final scores are {self.study.final_protocol!r}; a table never mixes protocols")
+            elif bad:
+                err = f"objective(s) {bad} missing or not finite in the final scores {sorted(r.scores)}"
+                self._finish(trial, Status.FAIL, r, error=err)
             else:
-                self._finish(trial, TrialState.COMPLETE, r, values=values)
-        elif r.get("done"):
-            self._finish(trial, TrialState.PRUNED, r)
+                self._finish(trial, Status.COMPLETE, r, values=values)
+        elif (trial.last_result or {}).get("done"):  # Tune's scheduler stopped it
+            self._finish(trial, Status.PRUNED, r)
         # else: stopped because the session ended; recover() re-queues it
 
     def on_trial_error(self, iteration, trials, trial, **info):
         text = ""
         if trial.error_file and Path(trial.error_file).exists():
             text = Path(trial.error_file).read_text(errors="replace")
-        self._finish(trial, TrialState.FAIL, trial.last_result or {}, error=_error_line(text), tb=text)
+        r = TrialReport.from_tune(trial.last_result) or TrialReport("error", 0, "", "", 0.0)
+        self._finish(trial, Status.FAIL, r, error=_error_line(trial.get_pickled_error()), tb=text)
 
-    def _finish(self, trial, state, r, values=None, error=None, tb=None) -> None:
+    def _finish(self, trial, state: Status, r: TrialReport, values=None, error=None, tb=None) -> None:
         number = trial.config["number"]
         if number in self.told:
             return
         self.told.add(number)
-        t = self._trial(number)
+        handle = self.searcher.asked[number]
         last = {k: v for k, v in self.last_scores.pop(number, {}).items() if math.isfinite(v)}
-        started = r.get("trial_started")
-        duration = time.time() - started if started else r.get("time_total_s")  # wall time, set-up included
+        duration = time.time() - r.started if r.started else (trial.last_result or {}).get("time_total_s")
         # few attributes, each one storage write: "run" holds where and how long
-        attrs = {"run": {"step": r.get("step"), "duration_s": duration, "node": r.get("node"),
-                         "host": r.get("host"), "started_at": started, "final_protocol": r.get("final_protocol")},
+        attrs = {"run": {"step": r.step, "duration_s": duration, "node": r.node or None, "host": r.host or None,
+                         "started_at": r.started or None, "final_protocol": r.protocol},
                  "last_scores": last}
-        if state == TrialState.COMPLETE or r.get("final"):
-            attrs["scores"] = {k: v for k, v in r.items() if _is_score(k, v)}
+        if r.kind == "final":
+            attrs["scores"] = r.scores
         if error:
             attrs["error"] = error
         for k, v in attrs.items():
-            t.set_user_attr(k, v)
+            handle.set_user_attr(k, v)
         if tb:
-            out = self.run_dir / "trials" / str(number)
+            out = trial_dir(self.run_dir, number)
             out.mkdir(parents=True, exist_ok=True)
-            if not (out / "error.txt").exists():  # the trainable writes the model's own traceback there
-                (out / "error.txt").write_text(tb)
-        self.ostudy.tell(number, values if state == TrialState.COMPLETE else None, state=state)
+            if not (out / ERROR_FILE).exists():  # the trainable writes the model's own traceback there
+                (out / ERROR_FILE).write_text(tb)
+        self.ostudy.tell(number, values if state == Status.COMPLETE else None, state=TrialState[state.value])
         df = write_results(self.run_dir, self.ostudy)
-        shown = ", ".join(f"{o.metric}={r[o.metric]:.4g}" for o in self.study.objectives if _is_number(r.get(o.metric)))
-        params = format_params({f"params_{k}": v for k, v in trial.config["params"].items()})
+        shown = ", ".join(f"{o.metric}={r.scores[o.metric]:.4g}" for o in self.study.objectives
+                          if r.kind == "final" and _is_number(r.scores.get(o.metric)))
+        params = format_params({param_column(k): v for k, v in trial.config["params"].items()})
         if self.study.comparison:
             params = f"{trial.config['arm']}: {params}"
         note = f"  {error}" if error else ""
         self.log(f"[{len(df):>3}/{self.total}] trial {number} ({params}, seed {trial.config['seed']}): "
-                 f"{state.name} {shown}{note}".rstrip())
-
-
-
-# the keys a trial reports that are not scores
-_NOT_SCORES = {"step", "final", "done", "training_iteration", "time_this_iter_s", "time_total_s", "timestamp",
-               "time_since_restore", "iterations_since_restore", "pid", "node", "host", "images_per_sec",
-               "final_protocol", "trial_started", "error", "checkpoint_dir_name", "should_checkpoint", "trial_id", "date", "hostname",
-               "node_ip", "experiment_tag"}
+                 f"{state.value} {shown}{note}".rstrip())
 
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _is_score(k: str, v: Any) -> bool:
-    return "/" not in k and k not in _NOT_SCORES and isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _error_line(text: str) -> str:
-    """The exception line of a Ray error file ("TrainingDiverged: training diverged at step 3 ...")."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    for ln in reversed(lines):
-        head = ln.split(":", 1)[0]
-        if head and head.replace(".", "").replace("_", "").isalnum() and head[0].isupper() and ":" in ln:
-            return ln[:500]
-    return (lines[-1] if lines else "the trial's process failed (see the Ray logs)")[:500]
-
+def _error_line(error: BaseException | None) -> str:
+    """``<ExceptionType>: <message>`` of the exception that ended a trial's process; a task error
+    names the exception raised inside it (``cause``)."""
+    if error is None:
+        return "the trial's process failed (see the Ray logs)"
+    cause = getattr(error, "cause", None) or error
+    message = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {message[0] if message else ''}"[:500]

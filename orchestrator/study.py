@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import fcntl
-import json
 import logging
 import os
 import shutil
@@ -32,15 +31,16 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from did_core.atomic import atomic_path
 from did_core.models import ModelSpec
 
 from .environment import capture
 from .results import TABLE1_SCORES, best_configurations, comparison_table, format_params, write_results
-from .schema import Arm, Study, StudyError, find_study_file, list_studies, load_study
+from .plan import Arm, Study, study_as_dict
+from .presets import load_study
+from .study_file import StudyError, find_study_file, list_studies
+from .run_folder import META_FILE, PARAM_PREFIX, REPORT_FILE, RUN_FILES, STUDY_FILE, RunMeta, Session, Status
 from .search import OptunaSearcher, Recorder, open_study, recover, remaining_trials, storage_url
 
-RUN_FILES = ("study.yaml", "meta.json", "optuna.db", "results.csv", "curves.csv")
 
 
 @dataclass
@@ -66,7 +66,7 @@ def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path |
     t0 = time.time()
     study = load_study(name_or_path, preset, model=model)
     if storage:
-        study.storage = study.resolved["search"]["storage"] = storage
+        study.storage = storage
     run_dir = Path(out or Path("runs") / study.run_name).resolve()
     if fresh:
         _clear_run_dir(run_dir)
@@ -79,17 +79,17 @@ def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path |
 
 
 def _run(study, run_dir, address, max_concurrent, dashboard, fresh, model, report, log, t0) -> StudyRun:
-    (run_dir / "study.yaml").write_text(
-        f"# {study.name} as run with preset {study.preset!r} (from {study.source})\n"
-        + yaml.safe_dump(study.resolved, sort_keys=False))
     url = storage_url(study, run_dir)
-    ostudy = open_study(study, run_dir, fresh=fresh)
+    ostudy = open_study(study, run_dir, fresh=fresh)  # a different study is refused before anything is written
+    (run_dir / STUDY_FILE).write_text(
+        f"# {study.name} as run with preset {study.preset!r} (from {study.source})\n"
+        + yaml.safe_dump(study_as_dict(study), sort_keys=False))
     for old, _ in recover(ostudy, study):
         log(f"trial {old} was interrupted by the previous run; its configuration is queued again")
     todo = remaining_trials(ostudy, study)
     done_before = len(write_results(run_dir, ostudy))
     meta = _start_meta(run_dir, study, url)
-    log(f"study {study.name!r}, preset {study.preset!r} (model {study.model!r}, budget {study.budget!r}, "
+    log(f"study {study.name!r}, preset {study.preset!r} (model {', '.join(study.models)}, budget {study.budget!r}, "
         f"{_steps_text(study)}): {study.planned_trials} trials planned, {done_before} already finished, "
         f"{todo} to run\nrun folder: {run_dir}")
 
@@ -99,8 +99,8 @@ def _run(study, run_dir, address, max_concurrent, dashboard, fresh, model, repor
     interrupted = remaining_trials(ostudy, study) > 0
 
     df = write_results(run_dir, ostudy)
-    meta["sessions"][-1].update(finished=_now(), interrupted=interrupted)
-    _write_json(run_dir / "meta.json", meta)
+    meta.sessions[-1].finished, meta.sessions[-1].interrupted = _now(), interrupted
+    meta.write(run_dir)
     objectives = [(o.metric, o.direction) for o in study.objectives]
     best = best_configurations(df, objectives)
     if report:
@@ -116,7 +116,7 @@ def _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, mode
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    from .trainable import run_trial
+    from .trainable import run_trial, scheduler_metric
 
     # progress reports carry losses, not the early-stopping score: let Tune accept them
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
@@ -150,33 +150,33 @@ def _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, mode
         if gpus:
             slots = min(slots, int(total.get("GPU", 0) // gpus))
         max_concurrent = max_concurrent or study.max_concurrent or max(1, slots)
-        meta["sessions"][-1]["ray"] = {"address": address or "local", "nodes": len(nodes),
-                                       "resources": total, "gpus_per_trial": gpus,
-                                       "max_concurrent": max_concurrent}
-        _write_json(run_dir / "meta.json", meta)
+        meta.sessions[-1].ray = {"address": address or "local", "nodes": len(nodes), "resources": total,
+                                 "gpus_per_trial": gpus, "max_concurrent": max_concurrent}
+        meta.write(run_dir)
 
         bases = {arm.label: _arm_base(study, arm, run_dir, res.cpus, gpus) for arm in study.arms}
 
         scheduler = None
         es = study.early_stopping
         if es is not None:
-            scheduler = ASHAScheduler(time_attr="step", metric=es.metric, mode=es.mode,
+            scheduler = ASHAScheduler(time_attr="step", metric=scheduler_metric(es.metric), mode=es.mode,
                                       max_t=max(study.steps, es.grace_period), grace_period=es.grace_period,
                                       reduction_factor=es.reduction_factor, brackets=es.brackets,
                                       stop_last_trials=False)
+        searcher = OptunaSearcher(ostudy, study, bases)
         trainable = tune.with_parameters(run_trial, model=model) if model is not None else run_trial
         trainable = tune.with_resources(trainable, {"cpu": res.cpus, "gpu": gpus})
         session = dt.datetime.now().strftime("session-%Y%m%d-%H%M%S")
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
-                search_alg=OptunaSearcher(ostudy, study, bases), scheduler=scheduler, num_samples=todo,
+                search_alg=searcher, scheduler=scheduler, num_samples=todo,
                 max_concurrent_trials=max_concurrent, reuse_actors=True,
                 trial_name_creator=lambda t: f"trial_{t.config['number']}",
                 trial_dirname_creator=lambda t: f"trial_{t.config['number']}"),
             run_config=tune.RunConfig(
                 name=session, storage_path=str(run_dir / "ray"), verbose=0,
-                callbacks=[Recorder(ostudy, study, run_dir, log=log)],
+                callbacks=[Recorder(ostudy, study, run_dir, searcher, log=log)],
                 failure_config=tune.FailureConfig(max_failures=study.retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
         )
@@ -219,13 +219,13 @@ def _summary(study, run_dir, url, df, best, interrupted, log) -> None:
                              + (f" ± {std:.2g}" if pd.notna(std) else "") + f" over {int(top['n_seeds'])} seed(s)")
         if "pareto" in best:
             lines.append(f"  {int(best['pareto'].sum())} configuration(s) on the Pareto front (see results.csv)")
-    failed = df[df["status"] == "FAIL"] if not df.empty else df
+    failed = df[df["status"] == Status.FAIL.value] if not df.empty else df
     for _, r in failed.head(5).iterrows():
         lines.append(f"failed: trial {r['trial']} ({format_params(r)}, seed {r['seed']}): {r['error']}")
     lines += [f"results:  {run_dir / 'results.csv'}  (one row per trial)",
               f"curves:   {run_dir / 'curves.csv'}",
               f"trials:   {run_dir / 'trials'}/<trial>/"]
-    if (run_dir / "report.html").exists():
+    if (run_dir / REPORT_FILE).exists():
         lines.append(f"report:   {run_dir / 'report.html'}")
     lines.append(f"optuna:   optuna-dashboard {url} --host 127.0.0.1   (then open http://127.0.0.1:8080)")
     if study.budget != "paper":
@@ -237,7 +237,7 @@ def _summary(study, run_dir, url, df, best, interrupted, log) -> None:
 
 def _comparison_lines(study: Study, df: pd.DataFrame) -> list[str]:
     """Each method's best configuration per dataset, mean ± std over its seeds (Table 1's rows)."""
-    plain = df.rename(columns=lambda c: c.removeprefix("params_"))
+    plain = df.rename(columns=lambda c: c.removeprefix(PARAM_PREFIX))
     objective = (study.objectives[0].metric, study.objectives[0].direction)
     scores = list(dict.fromkeys([objective[0], *TABLE1_SCORES]))
     params = list(dict.fromkeys(p for arm in study.arms for p in arm.space))
@@ -273,25 +273,23 @@ def _build_report(run_dir: Path, log) -> None:
         log(f"report: could not be built ({type(e).__name__}: {e})")
 
 
-def _start_meta(run_dir: Path, study: Study, url: str) -> dict:
-    path = run_dir / "meta.json"
-    meta = json.loads(path.read_text()) if path.exists() else {}
-    if not meta:
-        meta = {"study": study.name, "preset": study.preset, "budget": study.budget, "model": study.model,
-                "kind": study.kind, "source": study.source, "storage": url, "optuna_study": study.run_name,
-                "steps": study.steps, "eval_protocol": study.eval_protocol, "final_protocol": study.final_protocol,
-                "planned_trials": study.planned_trials, "started": _now(), "sessions": []}
+def _start_meta(run_dir: Path, study: Study, url: str) -> RunMeta:
+    if (run_dir / META_FILE).exists():
+        meta = RunMeta.read(run_dir)
+    else:
+        meta = RunMeta(study=study.name, preset=study.preset, budget=study.budget, models=study.models,
+                       kind=study.kind, source=study.source, storage=url, optuna_study=study.run_name,
+                       steps=study.steps, eval_protocol=study.eval_protocol, final_protocol=study.final_protocol,
+                       planned_trials=study.planned_trials, started=_now(),
+                       objectives=[(o.metric, o.direction) for o in study.objectives], description=study.description,
+                       arms=[a.label for a in study.arms] if study.comparison else [], datasets=list(study.datasets),
+                       sampler=study.sampler, defaults=study.defaults())
     env = capture()
-    meta.update(host=env["host"], gpus=env["gpus"], packages=env["packages"], git=env["git"],
-                python=env["python"], platform=env["platform"])
-    meta["sessions"].append({"started": _now(), "command": sys.argv, "host": env["host"], "git": env["git"]})
-    _write_json(path, meta)
+    meta.host, meta.gpus, meta.packages, meta.git = env["host"], env["gpus"], env["packages"], env["git"]
+    meta.python, meta.platform = env["python"], env["platform"]
+    meta.sessions.append(Session(started=_now(), command=list(sys.argv), host=env["host"], git=env["git"]))
+    meta.write(run_dir)
     return meta
-
-
-def _write_json(path: Path, data: dict) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1, default=str))
 
 
 def _now() -> str:

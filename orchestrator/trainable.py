@@ -2,22 +2,25 @@
 
 The Tune config of a trial (built by :mod:`orchestrator.search`) says which model, which budget,
 the fixed and searched Config fields, the seed and the Optuna trial number. The trainable builds
-the model's Config, runs ``train(config, out_dir=RUN_DIR/trials/<number>)`` and turns its events
-into ``tune.report`` calls:
+the model's Config, runs ``train(config, out_dir=RUN_DIR/trials/<number>)`` and turns each of its
+events into one :class:`TrialReport` (``tune.report(report.to_tune())``), which the Recorder
+(:mod:`orchestrator.search`) reads back with :meth:`TrialReport.from_tune`; Ray's own keys are
+never read as scores, since losses and scores sit under their own keys:
 
-- progress: ``loss/<name>`` for each loss, ``images_per_sec``
-- eval:     ``<protocol>/<score>`` (``fast/mig``), which early stopping reads
+- progress: ``losses`` (``{name: value}``), ``images_per_sec``
+- eval:     ``scores`` by column name (``{"fast/mig": ...}``); Ray flattens them to
+            ``scores/fast/mig``, which early stopping reads (:func:`scheduler_metric`)
+- final:    ``scores`` by name and their ``protocol``
+- an exception from the model: ``error`` ("<ExceptionType>: <message>"), the traceback in
+  ``trials/<number>/error.txt``
 
 The model checkpoints into the trial folder, and a trial re-queued after an interruption
 continues from its predecessor's folder. When the study allows Ray Tune to retry a trial whose
 process died (``retries > 0``), each eval also hands Tune the checkpoint
 (``tune.Checkpoint``), and a retry, on any node, starts from ``tune.get_checkpoint()``. Without
 retries Tune would never read them, and copying them would cost time and disk.
-- final:    ``<score>`` (plain names) and ``final = 1``
-- an exception from the model: ``error`` ("<ExceptionType>: <message>"), the traceback in
-  ``trials/<number>/error.txt``
 
-Every report also carries ``step``, ``node`` (the Ray node id) and ``host``.
+Every report also carries ``step``, ``node`` (the Ray node id), ``host`` and ``started``.
 
 Example:
     >>> from ray import tune
@@ -25,22 +28,67 @@ Example:
 """
 from __future__ import annotations
 
-import json
+import dataclasses
 import shutil
 import socket
 import tempfile
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import ray
 from ray import tune
 
-from did_core.models import ModelSpec, get_model
+from did_core.models import Eval, Final, ModelSpec, Progress, get_model
 from did_core.training import CHECKPOINT
 
 from .environment import capture
+from .run_folder import TrialRecord, trial_dir
+
+SCORES = "scores"  # the key of a report's scores; Ray flattens nested keys with "/"
+
+
+@dataclass
+class TrialReport:
+    """One report of a running trial, from the trainable to the Recorder (and Tune's scheduler)."""
+
+    kind: str  # "progress" | "eval" | "final" | "error"
+    step: int
+    node: str
+    host: str
+    started: float  # when the trainable started (time.time())
+    losses: dict[str, float] = field(default_factory=dict)  # progress
+    images_per_sec: float | None = None  # progress
+    scores: dict[str, float] = field(default_factory=dict)  # eval: by column ("fast/mig"); final: by name
+    protocol: str | None = None  # final: the protocol of its scores
+    error: str | None = None  # error: "<ExceptionType>: <message>"
+
+    def to_tune(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_tune(cls, result: dict[str, Any] | None) -> "TrialReport | None":
+        """The report in a Tune result (None for a result that holds none, e.g. Tune's own)."""
+        if not result or result.get("kind") not in ("progress", "eval", "final", "error"):
+            return None
+        return cls(**{f.name: result[f.name] for f in dataclasses.fields(cls) if f.name in result})
+
+    @classmethod
+    def of_event(cls, event, where: dict[str, Any]) -> "TrialReport":
+        if isinstance(event, Progress):
+            return cls("progress", event.step, **where, losses=dict(event.losses), images_per_sec=event.images_per_sec)
+        if isinstance(event, Eval):
+            return cls("eval", event.step, **where, scores=event.columns())
+        if isinstance(event, Final):
+            return cls("final", event.step, **where, scores=dict(event.scores), protocol=event.protocol)
+        raise TypeError(f"a model's train() yielded {type(event).__name__}, not Progress, Eval or Final")
+
+
+def scheduler_metric(score_column: str) -> str:
+    """The key Tune's scheduler reads for an in-training score column (``fast/mig``)."""
+    return f"{SCORES}/{score_column}"
 
 
 def build_config(model: ModelSpec, trial: dict[str, Any]):
@@ -53,53 +101,35 @@ def run_trial(trial: dict[str, Any], model: ModelSpec | None = None) -> None:
     """Train one configuration and report to Ray Tune (see the module docstring)."""
     model = model or get_model(trial["model"])
     run_dir = Path(trial["run_dir"])
-    out = run_dir / "trials" / str(trial["number"])
+    out = trial_dir(run_dir, trial["number"])
     out.mkdir(parents=True, exist_ok=True)
     _restore_checkpoint(out, run_dir, trial.get("resumed_from"))
     config = build_config(model, trial)
-    node = ray.get_runtime_context().get_node_id()
-    where = {"node": node, "host": socket.gethostname(), "trial_started": time.time()}
-    (out / "trial.json").write_text(json.dumps({
-        "number": trial["number"], "config_id": trial["config_id"], "seed": trial["seed"],
-        "params": trial["params"], "model": model.name, "budget": trial["budget"],
-        "config": config.to_dict(), "resumed_from": trial.get("resumed_from"),
-        **where, "environment": capture(),
-    }, indent=1, default=str))
-
-    where["step"] = 0  # _train keeps it at the latest event's step
+    where = {"node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "started": time.time()}
+    TrialRecord(number=trial["number"], config_id=trial["config_id"], seed=trial["seed"], params=trial["params"],
+                model=model.name, budget=trial["budget"], config=config.to_dict(),
+                resumed_from=trial.get("resumed_from"), **where, environment=capture()).write(out)
+    step = [0]  # the latest event's step
     try:
-        _train(model, config, out, where, tune_checkpoints=bool(trial.get("tune_checkpoints")))
+        _train(model, config, out, where, step, tune_checkpoints=bool(trial.get("tune_checkpoints")))
     except Exception as e:
         # A model that raises (TrainingDiverged, a bad config, a bug) ends its trial with an `error`
         # report instead of an exception: the worker process stays up for the next trial, and the
         # exception need not pickle. A dying process still reaches Tune as a trial error.
         (out / "error.txt").write_text(traceback.format_exc())
-        tune.report({**where, "error": f"{type(e).__name__}: {e}"[:2000]})
+        tune.report(TrialReport("error", step[0], **where, error=f"{type(e).__name__}: {e}"[:2000]).to_tune())
 
 
-def _train(model: ModelSpec, config, out: Path, where: dict[str, Any], tune_checkpoints: bool) -> None:
+def _train(model: ModelSpec, config, out: Path, where: dict[str, Any], step: list[int], tune_checkpoints: bool) -> None:
     finished = False
     for event in model.train(config, out_dir=out, resume=True):
-        where["step"] = int(event["step"])
-        metrics: dict[str, Any] = dict(where)
-        kind = event["kind"]
-        if kind == "progress":
-            metrics.update({f"loss/{k}": float(v) for k, v in event["losses"].items()})
-            if event.get("images_per_sec") is not None:
-                metrics["images_per_sec"] = float(event["images_per_sec"])
-            tune.report(metrics)
-        elif kind == "eval":
-            metrics.update({f"{event['protocol']}/{k}": float(v) for k, v in event["scores"].items()})
-            if tune_checkpoints and event.get("checkpoint"):
-                _report_with_checkpoint(metrics, out)
-            else:
-                tune.report(metrics)
-        elif kind == "final":
-            metrics.update({k: float(v) for k, v in event["scores"].items()})
-            metrics["final"] = 1
-            metrics["final_protocol"] = event.get("protocol")
-            tune.report(metrics)
-            finished = True
+        report = TrialReport.of_event(event, where)
+        step[0] = report.step
+        if isinstance(event, Eval) and tune_checkpoints and event.checkpoint:
+            _report_with_checkpoint(report.to_tune(), out)
+        else:
+            tune.report(report.to_tune())
+        finished = isinstance(event, Final)
     if not finished:
         raise RuntimeError(f"model {model.name!r} stopped without a final event")
 
@@ -132,6 +162,6 @@ def _restore_checkpoint(out: Path, run_dir: Path, resumed_from: int | None) -> N
                 shutil.copy2(Path(d) / CHECKPOINT, out / CHECKPOINT)
                 return
     if resumed_from is not None:
-        old = run_dir / "trials" / str(resumed_from) / CHECKPOINT
+        old = trial_dir(run_dir, resumed_from) / CHECKPOINT
         if old.exists():
             shutil.copy2(old, out / CHECKPOINT)

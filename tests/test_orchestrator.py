@@ -13,8 +13,8 @@ import yaml
 
 from orchestrator.results import best_configurations, load_curves, load_results
 from orchestrator.study import run_study
-from orchestrator.toy import TOY, scores
-from orchestrator.toy import Config as ToyConfig
+from toy import TOY, scores
+from toy import Config as ToyConfig
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -84,7 +84,7 @@ def test_grid_study_with_a_failing_trial(tmp_path):
     # a changed study is refused in that folder; --fresh starts over
     changed = write_study(tmp_path, search={"sampler": "grid", "space": {"n": {"type": "int", "low": 1, "high": 2}}},
                           fixed={"x": 0.7})
-    with pytest.raises(Exception, match=r"made by a different version of this study \(fixed, space changed\)"):
+    with pytest.raises(Exception, match=r"made by a different version of this study \(space, toy: fail_n 1 -> -1, toy: x 0.5 -> 0.7 changed\)"):
         run(changed, tmp_path)
     result = run(changed, tmp_path, fresh=True)
     df = load_results(run_dir)

@@ -18,7 +18,7 @@ import yaml
 
 from orchestrator.results import load_results
 from orchestrator.study import run_study
-from orchestrator.toy import TOY
+from toy import TOY
 
 RAY = str(Path(sys.executable).parent / "ray")
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DRIVER = """
 import sys
 from orchestrator.study import run_study
-from orchestrator.toy import TOY
+from toy import TOY
 run = run_study(sys.argv[1], out=sys.argv[2], model=TOY, report=False)
 sys.exit(1 if run.interrupted else 0)
 """

@@ -1,34 +1,32 @@
-"""The study report from run folders made by real Optuna studies over known formulas."""
+"""The study report, from run folders that ``run_study`` wrote with the toy model (tests/conftest.py).
+
+The toy model's scores are closed-form (tests/toy.py), so the report's ranking, its default
+setting and its tests have known values; one ablation trial diverges on purpose.
+"""
 from __future__ import annotations
 
+import json
 import math
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs
 
 from orchestrator.report import build_report
-from orchestrator.report_data import ReportError, load_run
-from orchestrator.report_figures import curve_figures
-from orchestrator.report_stats import ablation_default, ablation_tests, holm, leaderboard, mean_ci, welch
-from orchestrator.report_synthetic import make_run_folder
+from orchestrator.report.data import ReportError, load_run
+from orchestrator.report.figures import curve_figures
+from orchestrator.report.stats import ablation_default, ablation_tests, holm, leaderboard, mean_ci, welch
+from toy import Config as ToyConfig
+from toy import scores
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def ablation(tmp_path_factory) -> Path:
-    return make_run_folder(tmp_path_factory.mktemp("abl") / "run", kind="ablation", seeds=3, fail_trials=(1,))
-
-
-@pytest.fixture(scope="module")
-def search(tmp_path_factory) -> Path:
-    return make_run_folder(tmp_path_factory.mktemp("srch") / "run", kind="search", n_trials=30, objectives=2,
-                           fail_trials=(4,))
+def toy_mig(x: float, seed: int) -> float:
+    return scores(ToyConfig.from_preset("smoke", x=x, seed=seed))["mig"]
 
 
 def test_mean_ci_known_values():
@@ -48,92 +46,91 @@ def test_welch_notes_and_holm():
     assert adjusted[:2] == pytest.approx([0.03, 0.06]) and math.isnan(adjusted[2]) and adjusted[3] == pytest.approx(0.06)
 
 
-def test_ablation_numbers(ablation):
-    run = load_run(ablation)
-    assert run.kind == "ablation" and run.params == ["n_compare_dims"]
-    assert run.objectives == [("mig", "maximize")]
+def test_ablation_numbers(toy_ablation):
+    run = load_run(toy_ablation)
+    assert run.problems == []
+    assert run.kind == "ablation" and run.params == ["x"] and run.objectives == [("mig", "maximize")]
+    assert run.scores == ["dci_disentanglement", "mig"]
+    assert run.fast_scores == ["fast/dci_disentanglement", "fast/mig"]  # never among the final scores
     board = leaderboard(run)
-    # mig = 0.05 + 0.03 * dims + noise: more compared dimensions rank higher
-    assert board["n_compare_dims"].tolist() == [10, 5, 3, 2, 1]
-    failed = run.results.loc[run.results["status"] == "failed", "n_compare_dims"].tolist()
-    seeds = board.set_index("n_compare_dims")["seeds"]
-    assert len(failed) == 1 and seeds[failed[0]] == 2 and seeds.drop(failed[0]).eq(3).all()
-    default, source = ablation_default(run)
-    assert default == 3 and "Config default" in source  # did's Config.n_compare_dims
+    assert board["x"].tolist() == [0.3, 0.5, 0.7, 0.9] and board["seeds"].tolist() == [3, 3, 3, 2]
+    assert board["mig mean"].iloc[0] == pytest.approx(sum(toy_mig(0.3, s) for s in range(3)) / 3)
+    assert not any("fast/" in c for c in board.columns)
+    failed = run.results[run.results["status"] == "FAIL"]
+    assert failed[["x", "seed"]].values.tolist() == [[0.9, 1]]
+    assert failed["error"].iloc[0].startswith("TrainingDiverged: training diverged at step 3")
+    default, source = ablation_default(run)  # the toy Config's default x, recorded in meta.json by the study
+    assert default == 0.5 and source == "the toy model's Config default under its 'smoke' preset (x=0.5)"
     tests = {(c.setting, c.score): c for c in ablation_tests(run, default)}
-    assert tests[(10, "mig")].diff == pytest.approx(0.21, abs=0.03) and tests[(10, "mig")].p_holm < 0.01
-    assert all(tests[(s, "sap")].p_holm > 0.05 for s in (1, 2, 5, 10))  # sap does not depend on dims
+    assert tests[(0.3, "mig")].diff == pytest.approx(0.04, abs=1e-9)  # same seeds, same noise
+    assert tests[(0.7, "dci_disentanglement")].diff == pytest.approx(0.2, abs=1e-9)
+    assert tests[(0.9, "mig")].n == 2 and tests[(0.9, "mig")].diff == pytest.approx(-0.32, abs=0.02)
+    assert tests[(0.9, "mig")].p_holm < 0.01
 
 
-def test_ablation_default_named_by_the_study(tmp_path):
-    run = load_run(make_run_folder(tmp_path / "run", kind="ablation", seeds=2, fail_trials=(), default=5))
-    default, source = ablation_default(run)
-    assert default == 5 and "study names" in source
-
-
-def test_ablation_report_contents(ablation):
-    page = build_report(ablation).read_text()
-    banner = get_plotlyjs()[:200]
-    assert page.count(banner) == 1  # plotly.js once, inline
+def test_ablation_report_contents(toy_ablation):
+    page = (toy_ablation / "report.html").read_text()  # written by run_study itself
+    assert "Study report: toy_ablation (smoke)" in page
+    assert page.count(get_plotlyjs()[:200]) == 1  # plotly.js once, inline
     assert not re.search(r"<script[^>]+src=", page) and not re.search(r"<link[^>]+href=[\"']http", page)
     imgs = re.findall(r'<img class="report-img"[^>]*src="([^"]{0,30})', page)
-    assert len(imgs) == 5 and all(s.startswith("data:image/png;base64,") for s in imgs)  # best + 4 settings
-    assert 'data-expected="3"' in page  # ablation figure, losses, in-training scores
-    assert "Welch" in page and "n_compare_dims=3" in page
-    assert "training diverged at step 7" in page  # the failed trial's error
-    assert "sampler: grid" in page and "python -m orchestrator.study" in page  # the study file, how to rerun
+    assert len(imgs) == 4 and all(s.startswith("data:image/png;base64,") for s in imgs)  # best + 3 settings
+    assert 'data-expected="4"' in page  # ablation, losses, in-training scores, speed
+    assert "Welch" in page and "x=0.5" in page
+    assert "Failed trials (1)" in page and "training diverged at step 3" in page
+    assert "GPU: none (CPU only)" in page and re.search(r"optuna \d+\.\d+", page)
+    assert re.search(r"code revision</td><td>([0-9a-f]{40}|unknown)", page)
+    assert "final scores: fast; in-training scores: fast" in page
+    unescaped = page.replace("\\u002f", "/")  # Plotly's JSON writes "/" as "\u002f"
+    assert "loss/toy" in unescaped and "fast/mig" in unescaped
+    assert "sampler: grid" in page and "python -m orchestrator.study" in page  # the study as run, to rerun
 
 
-def test_search_report_contents(search):
-    run = load_run(search)
-    assert run.kind == "search" and set(run.params) == {"lambda_h", "lambda_enc", "contrast"}
-    best = leaderboard(run).iloc[0]
-    assert best["contrast"] == "infonce" and 0.1 < best["lambda_h"] < 10  # mig peaks at lambda_h = 1
-    page = build_report(search).read_text()
+def test_curves_keep_losses_scores_and_speed_apart(toy_ablation):
+    (_, losses), (_, scores_fig), (_, speed) = curve_figures(load_run(toy_ablation))
+    assert [a["text"] for a in losses["layout"]["annotations"]] == ["loss/resumed_at", "loss/toy"]
+    assert [a["text"] for a in scores_fig["layout"]["annotations"]] == ["fast/dci_disentanglement", "fast/mig"]
+    assert [a["text"] for a in speed["layout"]["annotations"]] == ["images_per_sec"]
+
+
+def test_search_report_contents(toy_search):
+    run = load_run(toy_search)
+    assert run.problems == [] and run.kind == "search" and set(run.params) == {"x", "n", "mode"}
+    assert run.objectives == [("mig", "maximize"), ("dci_disentanglement", "minimize")]
+    board = leaderboard(run)
+    assert board["mig mean"].tolist() == sorted(board["mig mean"], reverse=True)
+    best = board.iloc[0]
+    config = ToyConfig.from_preset("smoke", x=best["x"], n=int(best["n"]), mode=best["mode"], seed=0)
+    assert best["mig mean"] == pytest.approx(scores(config)["mig"])
+    page = (toy_search / "report.html").read_text()
     assert "FanovaImportanceEvaluator(n_trees=64, max_depth=64, seed=0)" in page
     for title in ("Optimisation history", "Parallel coordinates", "Slices", "Contour of", "Pareto front"):
         assert title in page, title
-    assert 'data-expected="8"' in page  # 6 search views + 2 curve figures
+    assert 'data-expected="9"' in page  # 6 search views + 3 curve figures
     assert len(re.findall(r'<img class="report-img"', page)) == 1  # the best model only
 
 
-def test_fast_scores_never_share_a_table_with_final_scores(ablation, tmp_path):
-    df = pd.read_csv(ablation / "results.csv")
-    df["fast/mig"] = df["mig"] + 1
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    for f in ("study.yaml", "meta.json", "curves.csv"):
-        (run_dir / f).write_text((ablation / f).read_text())
-    df.to_csv(run_dir / "results.csv", index=False)
-    run = load_run(run_dir)
-    assert "fast/mig" not in run.scores and run.fast_scores == ["fast/mig"]
-    assert not any("fast/" in c for c in leaderboard(run).columns)
-    (losses, loss_fig), (scores, score_fig) = curve_figures(run)
-    assert [a["text"] for a in loss_fig["layout"]["annotations"]] == ["L_G", "L_H", "L_enc"]
-    assert [a["text"] for a in score_fig["layout"]["annotations"]] == ["fast/mig", "fast/sap"]
-
-
-def test_no_finished_trial(tmp_path):
-    run_dir = make_run_folder(tmp_path / "run", kind="ablation", seeds=1, fail_trials=tuple(range(5)))
-    page = build_report(run_dir).read_text()
-    assert "No trial finished (5 failed)" in page
-    assert "Failed trials (5)" in page and page.count("training diverged at step 7") >= 5
+def test_no_finished_trial(toy_all_fail):
+    page = (toy_all_fail / "report.html").read_text()
+    assert "No trial finished (2 failed)" in page
+    assert "Failed trials (2)" in page and page.count("training diverged at step 3") >= 2
 
 
 def test_empty_folder_gets_a_report_that_says_so(tmp_path):
     page = build_report(tmp_path).read_text()
-    for phrase in ("study.yaml: missing", "results.csv: missing", "No trial results"):
+    for phrase in ("study.yaml: missing", "meta.json: missing", "results.csv: missing", "No trial results"):
         assert phrase in page
     assert 'data-expected="0"' in page
 
 
-def test_unreadable_files_are_named(tmp_path):
-    (tmp_path / "study.yaml").write_text("name: [unclosed\n")
+def test_unreadable_files_are_named(tmp_path, toy_ablation):
+    meta = json.loads((toy_ablation / "meta.json").read_text())
+    (tmp_path / "meta.json").write_text(json.dumps({**meta, "planned": 3}))  # a key this version never wrote
     (tmp_path / "results.csv").write_text("")
     run = load_run(tmp_path)
-    assert any(p.startswith("study.yaml: not valid YAML") for p in run.problems)
+    assert "meta.json: unreadable (RunMeta: unknown key(s) ['planned'])" in run.problems
     assert any(p.startswith("results.csv: unreadable") for p in run.problems)
-    assert "study.yaml: not valid YAML" in build_report(tmp_path, tmp_path / "r.html").read_text()
+    assert "RunMeta: unknown key(s)" in build_report(tmp_path, tmp_path / "r.html").read_text()
 
 
 def test_missing_folder(tmp_path):
@@ -144,9 +141,9 @@ def test_missing_folder(tmp_path):
     assert cli.returncode == 2 and str(tmp_path / "nope") in cli.stderr
 
 
-def test_cli_writes_where_told(ablation, tmp_path):
+def test_cli_writes_where_told(toy_ablation, tmp_path):
     out = tmp_path / "sub" / "r.html"
-    cli = subprocess.run([sys.executable, "-m", "orchestrator.report", str(ablation), "--out", str(out)],
+    cli = subprocess.run([sys.executable, "-m", "orchestrator.report", str(toy_ablation), "--out", str(out)],
                          capture_output=True, text=True, cwd=ROOT)
     assert cli.returncode == 0, cli.stderr
     assert cli.stdout.strip() == str(out) and out.stat().st_size > 1_000_000

@@ -1,7 +1,7 @@
 """Open generated reports in a real headless Chromium: no JavaScript error, every figure drawn.
 
 The report records its own JavaScript errors and counts its drawn figures into
-``#report-status`` (orchestrator/report_html.py); Chromium's ``--dump-dom`` gives the page after
+``#report-status`` (orchestrator/report/html.py); Chromium's ``--dump-dom`` gives the page after
 its scripts ran. Screenshots are kept in runs/test-artifacts/. CI installs Chromium with
 .ci/install_chromium.sh; without it these tests are skipped.
 """
@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.report import build_report
-from orchestrator.report_synthetic import make_run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "runs" / "test-artifacts"
@@ -53,10 +51,9 @@ def page_status(page: Path, profile: Path, screenshot: str | None = None) -> dic
 
 
 @pytest.mark.parametrize("kind", ["ablation", "search"])
-def test_report_renders_in_chromium(kind, tmp_path):
-    run_dir = make_run_folder(tmp_path / "run", kind=kind, seeds=2, n_trials=24, objectives=2 if kind == "search" else 1)
-    page = build_report(run_dir)
-    status = page_status(page, tmp_path / "profile", screenshot=f"report_{kind}.png")
+def test_report_renders_in_chromium(kind, tmp_path, request):
+    run_dir = request.getfixturevalue(f"toy_{kind}")  # written by run_study with the toy model (conftest.py)
+    status = page_status(run_dir / "report.html", tmp_path / "profile", screenshot=f"report_{kind}.png")
     assert status["data-checked"] == "yes", "the page's check script never ran"
     assert status["data-errors"] == ""
     assert int(status["data-expected"]) >= 3
@@ -64,17 +61,15 @@ def test_report_renders_in_chromium(kind, tmp_path):
     assert int(status["data-images"]) >= 1 and status["data-images-loaded"] == status["data-images"]
 
 
-def test_report_without_finished_trials_renders(tmp_path):
-    page = build_report(make_run_folder(tmp_path / "run", seeds=1, fail_trials=tuple(range(5))))
-    status = page_status(page, tmp_path / "profile")
+def test_report_without_finished_trials_renders(tmp_path, toy_all_fail):
+    status = page_status(toy_all_fail / "report.html", tmp_path / "profile")
     assert status["data-checked"] == "yes" and status["data-errors"] == ""
     assert status["data-figures"] == status["data-rendered"] == status["data-expected"]
 
 
-def test_the_check_sees_a_javascript_error_and_an_undrawn_figure(tmp_path):
-    page = build_report(make_run_folder(tmp_path / "run", seeds=1, fail_trials=()))
+def test_the_check_sees_a_javascript_error_and_an_undrawn_figure(tmp_path, toy_ablation):
     broken = tmp_path / "broken.html"
-    text = page.read_text()
+    text = (toy_ablation / "report.html").read_text()
     # break the first figure's data and add a script that throws
     text, n = re.subn(r'Plotly\.newPlot\(\s*"fig1"', 'Plotly.newPlot("no-such-div"', text, count=1)
     assert n == 1

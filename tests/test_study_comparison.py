@@ -7,10 +7,12 @@ import math
 import pandas as pd
 import pytest
 
-from orchestrator.report_comparison import tc_mig_correlations
-from orchestrator.report_data import RunData
+from orchestrator.report.comparison import tc_mig_correlations
+from orchestrator.report.data import RunData
 from orchestrator.results import comparison_table
-from orchestrator.schema import METHOD, StudyError, load_study, parse_study
+from orchestrator.plan import METHOD, study_as_dict
+from orchestrator.presets import load_study, parse_study
+from orchestrator.study_file import StudyError
 
 BASE = {
     "name": "cmp",
@@ -40,7 +42,7 @@ def error_of(preset="smoke", **changes) -> str:
 def test_every_arm_configuration_runs_on_every_dataset():
     s = parse()
     assert s.kind == "comparison" and s.sampler == "grid" and s.datasets == ["dsprites", "shapes3d"]
-    assert s.model == "beta_vae, beta_tcvae, factor_vae"
+    assert s.models == ["beta_vae", "beta_tcvae", "factor_vae"]
     grid = s.grid()
     assert len(grid) == 2 * (2 + 2 + 1) and s.planned_trials == 20
     assert grid[:5] == [
@@ -55,7 +57,8 @@ def test_every_arm_configuration_runs_on_every_dataset():
     assert "batch_size" not in s.arm_of({METHOD: "vae"}).fixed
     assert s.has_all_params({METHOD: "fvae", "dataset": "dsprites"})
     assert not s.has_all_params({METHOD: "tc", "dataset": "dsprites"})  # its beta is missing
-    assert s.resolved["arms"]["tc"]["fixed"] == {"batch_size": 16} and s.resolved["datasets"] == s.datasets
+    as_run = study_as_dict(s)
+    assert as_run["arms"]["tc"]["fixed"] == {"batch_size": 16} and as_run["datasets"] == s.datasets and "model" not in as_run
 
 
 def test_presets_override_datasets_and_arm_grids():
@@ -155,7 +158,7 @@ def test_comparison_table_best_configuration_and_pooled():
 
 
 def test_tc_against_mig_rank_correlation(tmp_path):
-    df = results(ROWS[:5]).assign(status="finished")
+    df = results(ROWS[:5]).assign(status="COMPLETE")
     run = RunData(run_dir=tmp_path, results=df)
     overall, *per_method = tc_mig_correlations(run)
     # over all 5 models TC and MIG rank exactly opposite except did (tc 4.0, mig 0.2): rho = -0.9

@@ -39,7 +39,7 @@ def test_ablation_dims_smoke_end_to_end(tmp_path):
         assert json.loads((folder / "trial.json").read_text())["config"]["steps"] == 10
         assert (folder / "checkpoint.pt").exists() and (folder / "scores.json").exists()
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["model"] == "did" and meta["packages"]["torch"]
+    assert meta["models"] == ["did"] and meta["packages"]["torch"]
     assert "best configuration (by mig): n_compare_dims=" in p.stdout
     assert "NOT comparable with 'paper'-budget scores" in p.stdout
     assert f"optuna-dashboard sqlite:///{out.resolve()}/optuna.db --host 127.0.0.1" in p.stdout

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.schema import StudyError, list_studies, load_study, parse_study
-from orchestrator.toy import TOY
+from orchestrator.plan import study_as_dict
+from orchestrator.presets import load_study, parse_study
+from orchestrator.study_file import StudyError, list_studies
+from toy import TOY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +71,8 @@ def test_preset_sections_scale_the_study():
                                 "search": {"space": {"n": {"type": "int", "low": 1, "high": 2}}}}})
     assert (s.budget, s.seeds, s.steps, s.planned_trials) == ("quick", [0], 7, 2)
     assert s.fixed == {"x": 0.1, "steps": 7}
-    assert s.resolved["search"]["space"]["n"]["high"] == 2 and s.resolved["preset"] == "demo"
+    as_run = study_as_dict(s)
+    assert as_run["search"]["space"]["n"]["high"] == 2 and as_run["preset"] == "demo" and as_run["model"] == "toy"
     assert "unknown preset 'nope'" in error_of("nope")
 
 

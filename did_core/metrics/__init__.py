@@ -1,4 +1,4 @@
-"""Disentanglement metrics: one pure function per metric, a driver, and two protocols.
+"""Disentanglement metrics: one pure function per metric, a registry, a driver, and two protocols.
 
 ``dlib`` (default) reproduces disentanglement_lib's published definitions and constants; ``fast``
 is a cheaper profile for monitoring during training whose scores are labelled ``fast/...`` in
@@ -10,8 +10,9 @@ Example:
     >>> scores_from_codes(codes, factors, metrics="mig,dci")["mig"]
     >>> evaluate(dataset, encoder, protocol="fast").columns()     # {'fast/mig': ..., ...}
 """
-from .evaluate import CODE_METRICS, METRICS, SCORE_NAMES, Scores, evaluate, parse_metrics, scores_from_codes
+from .evaluate import Scores, evaluate, parse_metrics, scores_from_codes
 from .protocols import PROTOCOLS, Protocol, get_protocol
+from .registry import Metric, code_metrics, computed_metrics, directions, register, score_names
 from .utils import MetricInputError, split_rows
 
 # The pure functions live in modules named after them (``did_core.metrics.mig.mig``,
@@ -19,16 +20,19 @@ from .utils import MetricInputError, split_rows
 # meaning the modules.
 
 __all__ = [
-    "CODE_METRICS",
-    "METRICS",
     "PROTOCOLS",
-    "SCORE_NAMES",
+    "Metric",
     "MetricInputError",
     "Protocol",
     "Scores",
+    "code_metrics",
+    "computed_metrics",
+    "directions",
     "evaluate",
     "get_protocol",
     "parse_metrics",
+    "register",
+    "score_names",
     "scores_from_codes",
     "split_rows",
 ]

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .evaluate import CODE_METRICS, parse_metrics, scores_from_codes
+from .evaluate import parse_metrics, scores_from_codes
 from .protocols import PROTOCOLS
+from .registry import code_metrics
 from .utils import MetricInputError
 
 
@@ -47,13 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m did_core.metrics", description=__doc__.split("\n\n")[0])
     ap.add_argument("file", metavar="FILE.npz")
     ap.add_argument("--protocol", choices=sorted(PROTOCOLS), default="dlib")
-    ap.add_argument("--metrics", default=",".join(CODE_METRICS), help=f"comma-separated: {','.join(CODE_METRICS)}")
+    ap.add_argument("--metrics", default=",".join(code_metrics()), help=f"comma-separated: {','.join(code_metrics())}")
     ap.add_argument("--json", action="store_true", help="print one JSON object of scores")
     ap.add_argument("--seed", type=int, default=0, help="split shuffle and classifier random_state")
     ap.add_argument("--n-jobs", type=int, default=None, help="worker processes (default: all usable cores)")
     args = ap.parse_args(argv)
     try:
-        parse_metrics(args.metrics, CODE_METRICS)
+        parse_metrics(args.metrics, code_metrics())
         arrays = load_npz(args.file)
         scores = scores_from_codes(
             arrays["codes"],

@@ -1,9 +1,11 @@
-"""The evaluation driver: encode once, build each shared matrix once, derive every score.
+"""The evaluation driver: encode once, build each shared matrix once, derive every registered score.
 
-- the discrete mutual-information matrix [d, K] serves MIG and modularity;
-- the per-factor classifiers (DCI importances + accuracies), the SAP score-matrix columns and the
-  explicitness fits are independent jobs, run in parallel worker processes (joblib/loky), longest
-  first; each job has a fixed ``random_state``, so values do not depend on ``n_jobs``.
+It knows no metric by name: :mod:`did_core.metrics.registry` says what each one needs.
+- the discrete mutual-information matrix [d, K] is built once for every metric that reads it (MIG, modularity);
+- the per-factor jobs (DCI's classifiers, SAP's score-matrix columns, explicitness's fits) are
+  independent, run in parallel worker processes (joblib/loky), longest first; each job has a
+  fixed ``random_state``, so values do not depend on ``n_jobs``;
+- metrics that sample from the dataset (FactorVAE, BetaVAE) each draw from their own random stream.
 
 Example:
     >>> from did_core.data import get_dataset
@@ -18,51 +20,18 @@ from typing import Callable, Iterable
 import numpy as np
 from joblib import Parallel, delayed
 
-from .beta_vae import beta_vae_score
-from .dci import dci_from_importance, fit_factor
-from .explicitness import explicitness_factor
-from .factor_vae import factor_vae_score
-from .gaussian_tc import gaussian_tc_from_cov
-from .mig import mig_from_mi
-from .modularity import modularity_from_mi
+from . import registry
 from .protocols import Protocol, get_protocol
-from .sap import sap_column, sap_from_matrix
+from .registry import CODES, DATASET, MUTUAL_INFO, PER_FACTOR, Metric
 from .utils import (
     MetricInputError,
     check_codes,
     check_pair,
     check_train_test,
-    discrete_entropy,
     discrete_mutual_info,
     discretize,
     split_rows,
-    standardize,
 )
-
-SCORE_NAMES = (
-    "mig",
-    "dci_disentanglement",
-    "dci_completeness",
-    "dci_informativeness",
-    "sap",
-    "modularity",
-    "explicitness",
-    "gaussian_tc",
-    "factor_vae",
-    "beta_vae",
-)
-METRICS = {
-    "mig": ("mig",),
-    "dci": ("dci_disentanglement", "dci_completeness", "dci_informativeness"),
-    "sap": ("sap",),
-    "modularity": ("modularity",),
-    "explicitness": ("explicitness",),
-    "gaussian_tc": ("gaussian_tc",),
-    "factor_vae": ("factor_vae",),
-    "beta_vae": ("beta_vae",),
-}
-CODE_METRICS = ("mig", "dci", "sap", "modularity", "explicitness", "gaussian_tc")
-NEEDS_TEST = ("dci", "sap", "explicitness")
 
 
 class Scores(dict):
@@ -85,15 +54,17 @@ class Scores(dict):
 
 
 def parse_metrics(metrics: str | Iterable[str] | None, default: Iterable[str]) -> list[str]:
-    """Metric names ('mig,dci' or ['mig', 'dci']) checked against :data:`METRICS`, in canonical order."""
+    """Metric names ('mig,dci' or ['mig', 'dci']) checked against the registry's computed metrics,
+    in registration order; ``default`` when ``metrics`` is None."""
     if metrics is None:
         return list(default)
     names = [m.strip() for m in metrics.split(",")] if isinstance(metrics, str) else list(metrics)
     names = [m for m in names if m]
-    unknown = [m for m in names if m not in METRICS]
+    known = registry.computed_metrics()
+    unknown = [m for m in names if m not in known]
     if unknown or not names:
-        raise MetricInputError(f"metrics: unknown metric(s) {unknown or names}; choose from {', '.join(METRICS)}")
-    return [m for m in METRICS if m in names]
+        raise MetricInputError(f"metrics: unknown metric(s) {unknown or names}; choose from {', '.join(known)}")
+    return [m for m in known if m in names]
 
 
 def default_n_jobs() -> int:
@@ -104,23 +75,15 @@ def default_n_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def _classifier_jobs(z, y, zt, yt, wanted, protocol: Protocol, seed: int):
-    """(cost estimate, key, call) for every independent classifier fit the wanted metrics need."""
+def _factor_jobs(z, y, zt, yt, metrics: list[Metric], protocol: Protocol, seed: int):
+    """(cost estimate, key, call) for every independent per-factor job the metrics need."""
     jobs = []
     n = z.shape[0] / 10_000
-    z32, zt32 = np.ascontiguousarray(z, np.float32), np.ascontiguousarray(zt, np.float32)
-    zs, zts = standardize(z, zt) if "explicitness" in wanted else (None, None)
     for k in range(y.shape[1]):
         classes = len(np.unique(y[:, k]))
-        if "dci" in wanted:
-            per_tree = classes if protocol.dci_model == "gbt" else 0.3
-            jobs.append((per_tree * protocol.dci_n_estimators * n, ("dci", k),
-                         (fit_factor, (z32, y[:, k], zt32, yt[:, k], protocol, seed))))
-        if "sap" in wanted:
-            jobs.append((0.5 * classes * n, ("sap", k), (sap_column, (z, y[:, k], zt, yt[:, k], protocol, seed))))
-        if "explicitness" in wanted:
-            jobs.append((0.4 * classes * n, ("explicitness", k),
-                         (explicitness_factor, (zs, y[:, k], zts, yt[:, k], protocol))))
+        for m in metrics:
+            jobs.append((m.job_cost(classes, n, protocol), (m.name, k),
+                         (m.factor_job, (z, y[:, k], zt, yt[:, k], protocol, seed))))
     jobs.sort(key=lambda job: -job[0])
     return jobs
 
@@ -135,37 +98,33 @@ def _run_jobs(jobs, n_jobs: int, parallel: bool) -> dict:
     return {key: result for (_, key, _), result in zip(jobs, results)}
 
 
-def _code_scores(z, y, zt, yt, wanted, protocol: Protocol, seed: int, n_jobs: int) -> dict[str, float]:
+def _code_scores(z, y, zt, yt, wanted: list[str], protocol: Protocol, seed: int, n_jobs: int) -> dict[str, float]:
     """Every wanted code-based score from checked arrays (train z, y; test zt, yt)."""
-    if y.shape[1] < 2 and ({"dci", "modularity"} & set(wanted)):
-        raise MetricInputError("factors: DCI and modularity need at least two factors")
+    metrics = [registry.get_metric(name) for name in wanted]
+    few = [m.name for m in metrics if y.shape[1] < m.min_factors]
+    if few:
+        raise MetricInputError(f"factors: {', '.join(few)} need at least two factors")
     scores = {}
-    if "mig" in wanted or "modularity" in wanted:
+    if any(m.needs == MUTUAL_INFO for m in metrics):
         mi = discrete_mutual_info(discretize(z, protocol.num_bins), y)
-        if "mig" in wanted:
-            scores["mig"] = mig_from_mi(mi, discrete_entropy(y))
-        if "modularity" in wanted:
-            scores["modularity"] = modularity_from_mi(mi)
-    if "gaussian_tc" in wanted:
-        scores["gaussian_tc"] = gaussian_tc_from_cov(np.cov(z, rowvar=False))
-    m = protocol.classifier_num_train or len(z)
-    if m < len(z):
-        z, y = check_pair(z[:m], y[:m])
-    results = _run_jobs(_classifier_jobs(z, y, zt, yt, wanted, protocol, seed), n_jobs, protocol.parallel_fits)
-    K = y.shape[1]
-    if "dci" in wanted:
-        importance = np.stack([results[("dci", k)][0] for k in range(K)], axis=1)
-        accuracies = [results[("dci", k)][1] for k in range(K)]
-        scores.update(dci_from_importance(importance, accuracies, protocol.dci_entropy_eps))
-    if "sap" in wanted:
-        scores["sap"] = sap_from_matrix(np.stack([results[("sap", k)] for k in range(K)], axis=1))
-    if "explicitness" in wanted:
-        scores["explicitness"] = float(np.mean([results[("explicitness", k)] for k in range(K)]))
+    for m in metrics:
+        if m.needs == MUTUAL_INFO:
+            scores.update(m.compute(mi, y, protocol))
+        elif m.needs == CODES:
+            scores.update(m.compute(z, y, zt, yt, protocol, seed))
+    per_factor = [m for m in metrics if m.needs == PER_FACTOR]
+    if per_factor:
+        rows = protocol.classifier_num_train or len(z)
+        if rows < len(z):
+            z, y = check_pair(z[:rows], y[:rows])
+        results = _run_jobs(_factor_jobs(z, y, zt, yt, per_factor, protocol, seed), n_jobs, protocol.parallel_fits)
+        for m in per_factor:
+            scores.update(m.compute([results[(m.name, k)] for k in range(y.shape[1])], protocol))
     return scores
 
 
 def _ordered(scores: dict[str, float], protocol: Protocol) -> Scores:
-    return Scores({name: scores[name] for name in SCORE_NAMES if name in scores}, protocol.name)
+    return Scores({name: scores[name] for name in registry.score_names() if name in scores}, protocol.name)
 
 
 def scores_from_codes(
@@ -191,8 +150,8 @@ def scores_from_codes(
         >>> s["mig"], s["dci_disentanglement"], s.protocol
     """
     protocol = get_protocol(protocol)
-    wanted = parse_metrics(metrics, CODE_METRICS)
-    need_dataset = [m for m in wanted if m not in CODE_METRICS]
+    wanted = parse_metrics(metrics, registry.code_metrics())
+    need_dataset = [m for m in wanted if m not in registry.code_metrics()]
     if need_dataset:
         raise MetricInputError(
             f"metrics: {', '.join(need_dataset)} sample from a dataset and an encoder; use evaluate(dataset, encode)"
@@ -265,7 +224,7 @@ def evaluate(
     import torch
 
     protocol = get_protocol(protocol)
-    wanted = parse_metrics(metrics, METRICS)
+    wanted = parse_metrics(metrics, registry.computed_metrics())
     n_jobs = default_n_jobs() if n_jobs is None else n_jobs
     codes_of = make_codes_of(dataset, encode, batch_size)
     was_training = isinstance(encode, torch.nn.Module) and encode.training
@@ -275,27 +234,28 @@ def evaluate(
         rng = np.random.default_rng([seed, 0])
         y = dataset.sample_factors(protocol.num_train, rng)
         yt = dataset.sample_factors(protocol.num_test, rng)
+        train: list[np.ndarray] = []  # the training draw's codes, encoded once when first needed
+
+        def train_codes() -> np.ndarray:
+            if not train:
+                train.append(codes_of(y))
+            return train[0]
+
         scores: dict[str, float] = {}
-        code_metrics = [m for m in wanted if m in CODE_METRICS]
-        z = None
-        if code_metrics or ("factor_vae" in wanted and protocol.factor_vae_num_variance <= protocol.num_train):
-            z = codes_of(y)
+        code_metrics = [m for m in wanted if m in registry.code_metrics()]
         if code_metrics:
-            if set(code_metrics) & set(NEEDS_TEST):
+            z = train_codes()
+            if any(registry.get_metric(m).test_set for m in code_metrics):
                 zt = codes_of(yt)
             else:  # no test set needed: skip encoding one
                 zt, yt = z, y
             z, y, zt, yt = check_train_test(z, y, zt, yt)
             scores.update(_code_scores(z, y, zt, yt, code_metrics, protocol, seed, n_jobs))
-        if "factor_vae" in wanted:
-            fv_rng = np.random.default_rng([seed, 1])
-            if z is not None:  # the training codes are a uniform sample: reuse them for the variances
-                global_codes = z[: protocol.factor_vae_num_variance]
-            else:
-                global_codes = codes_of(dataset.sample_factors(protocol.factor_vae_num_variance, fv_rng))
-            scores["factor_vae"] = factor_vae_score(dataset, codes_of, global_codes, protocol, fv_rng)
-        if "beta_vae" in wanted:
-            scores["beta_vae"] = beta_vae_score(dataset, codes_of, protocol, np.random.default_rng([seed, 2]))
+        for name in wanted:
+            metric = registry.get_metric(name)
+            if metric.needs == DATASET:
+                rng = np.random.default_rng([seed, metric.stream])
+                scores.update(metric.compute(dataset, codes_of, train_codes, protocol, rng))
     finally:
         if was_training:
             encode.train()

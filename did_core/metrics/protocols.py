@@ -12,9 +12,12 @@ representations, see ``benchmarks/metrics_speed.py``) but are NOT comparable wit
 numbers.
 
 How the "never mixed" rule is enforced: the driver returns a :class:`~did_core.metrics.Scores`
-(a ``dict`` that knows its ``protocol``); :meth:`Scores.columns` names every score for a table,
-bare for ``dlib`` (``mig``) and prefixed for any other protocol (``fast/mig``), so two protocols
-can never share a column. The CLI prints the protocol on stderr with every result.
+(a ``dict`` that knows its ``protocol``), and every model event carries its protocol. A study's
+tables name in-training scores ``<protocol>/<score>`` (``fast/mig``) and hold final scores of one
+protocol only: a study whose arms or parameters would mix two is refused, a run folder never
+takes a second one, and a final event of another protocol fails its trial (see
+``orchestrator/run_folder.py``). Outside a study, :meth:`Scores.columns` names scores for a table
+(bare for ``dlib``, prefixed otherwise). The CLI prints the protocol on stderr with every result.
 
 Example:
     >>> from did_core.metrics.protocols import get_protocol
@@ -67,11 +70,6 @@ class Protocol:
     beta_vae_num_eval: int = 5_000
     # run the per-factor classifier fits in worker processes (worth it only for long fits)
     parallel_fits: bool = True
-
-    @property
-    def column_prefix(self) -> str:
-        """Prefix of this protocol's score columns in any table: '' for dlib, 'fast/' otherwise."""
-        return "" if self.name == "dlib" else f"{self.name}/"
 
 
 DLIB = Protocol(name="dlib", comparable_with_published=True)

@@ -5,15 +5,16 @@ Adding a model is one module (with ``Config`` and ``train``) and one line in ``_
 Example:
     >>> spec = get_model("did")
     >>> cfg = spec.config_cls.from_preset("smoke", seed=1)
-    >>> events = list(spec.train(cfg, out_dir=None))
+    >>> events = list(spec.train(cfg, out_dir=None))   # Progress, Eval, ..., Final
 """
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 from .base import ConfigError, TrainConfig, TrainingDiverged
+from .events import Eval, Event, Final, Progress
 
 # name -> module path; modules are imported on first use so that importing the registry is cheap.
 _MODULES: dict[str, str] = {
@@ -28,7 +29,7 @@ _MODULES: dict[str, str] = {
 class ModelSpec:
     name: str
     config_cls: type[TrainConfig]
-    train: Callable[..., Iterator[dict[str, Any]]]
+    train: Callable[..., Iterator[Event]]
 
 
 def available_models() -> list[str]:
@@ -42,4 +43,4 @@ def get_model(name: str) -> ModelSpec:
     return ModelSpec(name=name, config_cls=module.Config, train=module.train)
 
 
-__all__ = ["ConfigError", "ModelSpec", "TrainConfig", "TrainingDiverged", "available_models", "get_model"]
+__all__ = ["ConfigError", "Eval", "Event", "Final", "ModelSpec", "Progress", "TrainConfig", "TrainingDiverged", "available_models", "get_model"]

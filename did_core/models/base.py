@@ -1,13 +1,15 @@
-"""What every trainable model shares: a plain config dataclass with budget presets, the events a
-training run yields, and the divergence error.
+"""What every trainable model shares: a plain config dataclass with budget presets, the divergence
+error, and which config fields make the experiment (the events a run yields are in ``events.py``).
 
 A model module provides ``Config`` (a subclass of :class:`TrainConfig`) and
-``train(config, out_dir=None) -> Iterator[dict]``; ``did_core.models`` registers it by name.
+``train(config, out_dir=None) -> Iterator[Progress | Eval | Final]``; ``did_core.models`` registers it by name.
 
 Example:
     >>> cfg = DiDConfig.from_preset("smoke", seed=3, n_compare_dims=4)
     >>> for event in train(cfg, out_dir="runs/x"):
-    ...     print(event["kind"], event["step"])
+    ...     print(event.kind, event.step)
+    >>> cfg.experiment_differences(cfg.replace(num_threads=4, steps=10))   # runtime and schedule may differ
+    []
 """
 from __future__ import annotations
 
@@ -26,14 +28,20 @@ class TrainingDiverged(RuntimeError):
 
 
 class ConfigError(ValueError):
-    """An unknown config field or a value of the wrong type/range; the message names the field."""
+    """An unknown config field or a value of the wrong type/range.
 
+    ``field`` names the field (None when the error is not about one); ``why`` is the message
+    without the ``Config.field:`` prefix, so that a study file can point at its own line instead.
+    """
 
-# Event kinds yielded by a model's train():
-#   {"kind": "progress", "step", "losses": {name: float}, "images_per_sec"}
-#   {"kind": "eval",     "step", "protocol": "fast", "scores": {name: float}, "checkpoint": path|None}
-#   {"kind": "final",    "step", "protocol": "dlib", "scores": {...}, "artifacts": {name: path}}
-EVENT_KINDS = ("progress", "eval", "final")
+    def __init__(self, message: str, field: str | None = None, why: str | None = None):
+        super().__init__(message)
+        self.field, self.why = field, why if why is not None else message
+
+    @classmethod
+    def invalid(cls, owner: str, field: str, why: str) -> "ConfigError":
+        """``owner.field: why`` (``DiDConfig.steps: must be >= 1, got 0``)."""
+        return cls(f"{owner}.{field}: {why}", field=field, why=why)
 
 
 @dataclass
@@ -41,6 +49,14 @@ class TrainConfig:
     """Fields every model has. Subclasses add their own and may extend ``PRESETS``."""
 
     model: ClassVar[str] = ""
+    # Fields that say where and how a run executes, never what it computes (hardware, logging);
+    # subclasses add theirs. Two configs that differ only here are the same experiment.
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({
+        "device", "num_threads", "amp", "compile", "gpu_memory_fraction", "log_every", "data_path"})
+    # Fields that say how long a run trains and how it is scored along the way: a checkpoint may be
+    # continued under other values (a longer run), but a search compares trials only at equal ones.
+    SCHEDULE_FIELDS: ClassVar[frozenset[str]] = frozenset({
+        "steps", "eval_every", "eval_protocol", "final_protocol", "eval_metrics", "eval_at_start", "max_abs_loss"})
     dataset: str = "dsprites"
     data_source: str = "procedural"  # "procedural" or "file"
     data_path: str | None = None  # file source: the file, or a folder; default $DID_DATA_DIR
@@ -76,20 +92,36 @@ class TrainConfig:
         name = type(self).__name__
         for f in ("steps", "batch_size", "log_every"):
             if getattr(self, f) < 1:
-                raise ConfigError(f"{name}.{f}: must be >= 1, got {getattr(self, f)}")
+                raise ConfigError.invalid(name, f, f"must be >= 1, got {getattr(self, f)}")
         for f in ("eval_every", "num_threads"):
             if getattr(self, f) < 0:
-                raise ConfigError(f"{name}.{f}: must be >= 0, got {getattr(self, f)}")
+                raise ConfigError.invalid(name, f, f"must be >= 0, got {getattr(self, f)}")
         if self.data_source not in ("procedural", "file"):
-            raise ConfigError(f"{name}.data_source: must be 'procedural' or 'file', got {self.data_source!r}")
+            raise ConfigError.invalid(name, "data_source", f"must be 'procedural' or 'file', got {self.data_source!r}")
         if not 0.0 <= self.gpu_memory_fraction <= 1.0:
-            raise ConfigError(f"{name}.gpu_memory_fraction: must be in [0, 1], got {self.gpu_memory_fraction}")
+            raise ConfigError.invalid(name, "gpu_memory_fraction", f"must be in [0, 1], got {self.gpu_memory_fraction}")
         if not self.max_abs_loss > 0:
-            raise ConfigError(f"{name}.max_abs_loss: must be > 0, got {self.max_abs_loss}")
+            raise ConfigError.invalid(name, "max_abs_loss", f"must be > 0, got {self.max_abs_loss}")
 
     def metric_names(self) -> list[str] | None:
         """``eval_metrics`` as a list of names; None (every metric) when it is empty."""
         return [m.strip() for m in self.eval_metrics.split(",") if m.strip()] or None
+
+    def experiment(self, schedule: bool = True) -> dict[str, Any]:
+        """The fields that make the experiment: all but the runtime ones (and, with
+        ``schedule=False``, all but the schedule ones too)."""
+        skip = self.RUNTIME_FIELDS | (frozenset() if schedule else self.SCHEDULE_FIELDS)
+        return {k: v for k, v in self.to_dict().items() if k not in skip}
+
+    def experiment_differences(self, other: "TrainConfig | dict[str, Any]", schedule: bool = False) -> list[str]:
+        """``field: old -> new`` for each experiment field where ``other`` (a config or its dict)
+        differs from this one; empty when both are the same experiment. ``schedule=False``: the
+        question a resumed checkpoint asks (a longer run of it is the same experiment)."""
+        theirs = other.to_dict() if isinstance(other, TrainConfig) else dict(other)
+        skip = self.RUNTIME_FIELDS | (frozenset() if schedule else self.SCHEDULE_FIELDS)
+        mine = self.to_dict()
+        return [f"{k}: {theirs.get(k)!r} -> {mine.get(k)!r}" for k in sorted(set(mine) | set(theirs))
+                if k not in skip and mine.get(k) != theirs.get(k)]
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -125,7 +157,7 @@ def _coerce(owner: str, name: str, value: Any, hint: Any) -> Any:
     if value is None or (optional and value in ("None", "null")):
         if optional:
             return None
-        raise ConfigError(f"{owner}.{name}: None is not allowed")
+        raise ConfigError.invalid(owner, name, "None is not allowed")
     try:
         if base is bool:
             if isinstance(value, str):
@@ -144,5 +176,5 @@ def _coerce(owner: str, name: str, value: Any, hint: Any) -> Any:
         if base is str:
             return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{owner}.{name}: {value!r} is not a valid {getattr(base, '__name__', base)}") from None
+        raise ConfigError.invalid(owner, name, f"{value!r} is not a valid {getattr(base, '__name__', base)}") from None
     return value

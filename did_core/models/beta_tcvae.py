@@ -46,13 +46,13 @@ class Config(VAEConfig):
         super().validate()
         name = type(self).__name__
         if not self.beta >= 0:
-            raise ConfigError(f"{name}.beta: must be >= 0, got {self.beta}")
+            raise ConfigError.invalid(name, "beta", f"must be >= 0, got {self.beta}")
         if self.tc_estimator not in ESTIMATORS:
-            raise ConfigError(f"{name}.tc_estimator: must be one of {list(ESTIMATORS)}, got {self.tc_estimator!r}")
+            raise ConfigError.invalid(name, "tc_estimator", f"must be one of {list(ESTIMATORS)}, got {self.tc_estimator!r}")
         if self.dataset_size < 0:
-            raise ConfigError(f"{name}.dataset_size: must be >= 0 (0 = the dataset's size), got {self.dataset_size}")
+            raise ConfigError.invalid(name, "dataset_size", f"must be >= 0 (0 = the dataset's size), got {self.dataset_size}")
         if self.tc_estimator == "mss" and self.batch_size < 2:
-            raise ConfigError(f"{name}.batch_size: tc_estimator='mss' needs >= 2, got {self.batch_size}")
+            raise ConfigError.invalid(name, "batch_size", f"tc_estimator='mss' needs >= 2, got {self.batch_size}")
 
 
 def train(config: Config, out_dir: str | Path | None = None, resume: bool = True) -> Iterator[dict[str, Any]]:

@@ -29,7 +29,7 @@ class Config(VAEConfig):
     def validate(self) -> None:
         super().validate()
         if not self.beta >= 0:
-            raise ConfigError(f"{type(self).__name__}.beta: must be >= 0, got {self.beta}")
+            raise ConfigError.invalid(type(self).__name__, "beta", f"must be >= 0, got {self.beta}")
 
 
 def train(config: Config, out_dir: str | Path | None = None, resume: bool = True) -> Iterator[dict[str, Any]]:

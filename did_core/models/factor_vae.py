@@ -43,15 +43,15 @@ class Config(VAEConfig):
         super().validate()
         name = type(self).__name__
         if not self.gamma >= 0:
-            raise ConfigError(f"{name}.gamma: must be >= 0, got {self.gamma}")
+            raise ConfigError.invalid(name, "gamma", f"must be >= 0, got {self.gamma}")
         for field in ("disc_hidden", "disc_layers"):
             if getattr(self, field) < 1:
-                raise ConfigError(f"{name}.{field}: must be >= 1, got {getattr(self, field)}")
+                raise ConfigError.invalid(name, field, f"must be >= 1, got {getattr(self, field)}")
         if not self.disc_lr > 0:
-            raise ConfigError(f"{name}.disc_lr: must be > 0, got {self.disc_lr}")
+            raise ConfigError.invalid(name, "disc_lr", f"must be > 0, got {self.disc_lr}")
         for field in ("disc_beta1", "disc_beta2"):
             if not 0 <= getattr(self, field) < 1:
-                raise ConfigError(f"{name}.{field}: must be in [0, 1), got {getattr(self, field)}")
+                raise ConfigError.invalid(name, field, f"must be in [0, 1), got {getattr(self, field)}")
 
 
 def train(config: Config, out_dir: str | Path | None = None, resume: bool = True) -> Iterator[dict[str, Any]]:

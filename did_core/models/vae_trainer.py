@@ -12,7 +12,7 @@ one Adam step of E and D on the model's ``loss``; then the optional extra update
 Example:
     >>> from did_core.models import beta_vae
     >>> for event in beta_vae.train(beta_vae.Config.from_preset("smoke", beta=4.0)):
-    ...     print(event["kind"], event["step"])
+    ...     print(event.kind, event.step)
 """
 from __future__ import annotations
 
@@ -60,13 +60,13 @@ class VAEConfig(TrainConfig):
         name = type(self).__name__
         for field in ("latent_dim", "traversal_steps"):
             if getattr(self, field) < 1:
-                raise ConfigError(f"{name}.{field}: must be >= 1, got {getattr(self, field)}")
+                raise ConfigError.invalid(name, field, f"must be >= 1, got {getattr(self, field)}")
         for field in ("lr", "adam_eps", "traversal_range"):
             if not getattr(self, field) > 0:
-                raise ConfigError(f"{name}.{field}: must be > 0, got {getattr(self, field)}")
+                raise ConfigError.invalid(name, field, f"must be > 0, got {getattr(self, field)}")
         for field in ("adam_beta1", "adam_beta2"):
             if not 0 <= getattr(self, field) < 1:
-                raise ConfigError(f"{name}.{field}: must be in [0, 1), got {getattr(self, field)}")
+                raise ConfigError.invalid(name, field, f"must be in [0, 1), got {getattr(self, field)}")
 
 
 def train_vae(cfg: VAEConfig, out_dir: str | Path | None, resume: bool, objective: Objective,

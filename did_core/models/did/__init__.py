@@ -3,7 +3,7 @@
 Example:
     >>> from did_core.models.did import Config, train
     >>> events = list(train(Config.from_preset("smoke")))
-    >>> events[-1]["kind"]
+    >>> events[-1].kind
     'final'
 """
 from .config import Config

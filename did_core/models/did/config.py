@@ -94,7 +94,7 @@ class Config(TrainConfig):
         name = type(self).__name__
 
         def bad(field: str, why: str) -> ConfigError:
-            return ConfigError(f"{name}.{field}: {why}, got {getattr(self, field)!r}")
+            return ConfigError.invalid(name, field, f"{why}, got {getattr(self, field)!r}")
 
         for field, choices in (("move", MOVES), ("pair", PAIRS), ("contrast", CONTRASTS),
                                ("g_norm", NORMS), ("g_out", OUTPUTS), ("view", VIEWS), ("encoder", ENCODERS)):

@@ -13,7 +13,7 @@ shortcut diagnostics (``diagnostics.py``).
 Example:
     >>> cfg = Config.from_preset("smoke", seed=0)
     >>> for event in train(cfg, out_dir="runs/did-smoke"):
-    ...     print(event["kind"], event["step"])
+    ...     print(event.kind, event.step)
 """
 from __future__ import annotations
 

@@ -20,9 +20,9 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from scipy import stats
 
-from .report_data import LOWER_IS_BETTER, RunData
-from .report_html import Page, Raw, esc, table
-from .results import TABLE1_SCORES, comparison_table
+from .data import RunData, direction
+from .html import Page, Raw, esc, table
+from ..results import TABLE1_SCORES, comparison_table
 
 TC, MIG = "gaussian_tc", "mig"
 SELECTIONS = {
@@ -56,7 +56,7 @@ def _table_block(run: RunData, select: str) -> str:
         for s in scores:
             col = df.loc[df["dataset"] == d, f"{s}_mean"].dropna()
             if len(col):
-                best[(d, s)] = col.min() if s in LOWER_IS_BETTER else col.max()
+                best[(d, s)] = col.min() if direction(s) == "minimize" else col.max()
     rows = []
     for m in methods:
         row = [m]

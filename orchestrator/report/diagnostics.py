@@ -11,28 +11,31 @@ Example:
 """
 from __future__ import annotations
 
+import json
 import math
 
 from did_core.models.did.diagnostics import DIAGNOSTICS, shortcut_flags
+from did_core.training import CONFIG
 
-from .report_data import RunData
-from .report_html import Page, table
-from .report_stats import config_label
+from ..run_folder import trial_dir
+from .data import RunData
+from .html import Page, table
+from .stats import config_label
 
 TOP = 5  # a flag among this many best trials gets the warning box
 MAX_ROWS = 40
 
 
-def _pixels(run: RunData) -> int | None:
-    """Values per image of the study's dataset (for the realism flag's margin)."""
+def _pixels(run: RunData, trial: int) -> int | None:
+    """Values per image of the trial's dataset (for the realism flag's margin), from its config.json."""
     from did_core.data import get_dataset
 
-    name = (run.study.get("fixed") or {}).get("dataset") or run.study.get("dataset")
     try:
-        ds = get_dataset(name) if name else None  # procedural: no file needed for the image size
-    except ValueError:
+        name = json.loads((trial_dir(run.run_dir, trial) / CONFIG).read_text())["dataset"]
+        ds = get_dataset(name)  # the procedural source: no file needed for the image size
+    except (OSError, ValueError, KeyError):
         return None
-    return ds.num_channels * ds.image_size ** 2 if ds else None
+    return ds.num_channels * ds.image_size ** 2
 
 
 def _num(x, digits: int = 3) -> str:
@@ -47,12 +50,11 @@ def diagnostics_section(page: Page, run: RunData) -> None:
         score, direction = run.objectives[0]
         if score in done.columns:
             done = done.sort_values(score, ascending=direction == "minimize", na_position="last")
-    pixels = _pixels(run)
     objective = run.objectives[0][0] if run.objectives else None
     rows, flagged_top = [], []
     for rank, (_, r) in enumerate(done.iterrows()):
         values = {k: float(r[k]) for k in DIAGNOSTICS if r[k] == r[k]}
-        flags = shortcut_flags(values, pixels)
+        flags = shortcut_flags(values, _pixels(run, int(r["trial"])))
         if flags and rank < TOP:
             flagged_top.append(int(r["trial"]))
         if rank < MAX_ROWS:

@@ -17,20 +17,19 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from pathlib import Path
 
 from did_core.atomic import atomic_path
 
-from .report_comparison import comparison_sections
-from .report_data import ReportError, RunData, load_run
-from .report_diagnostics import diagnostics_section
-from .report_figures import IMPORTANCE_EVALUATOR, MAX_CURVE_POINTS, ablation_figure, curve_figures, search_figures
-from .report_header import header_table
-from .report_html import Page, Raw, esc, image, table
-from .report_stats import (ablation_default, ablation_tests, best_trial, config_label, leaderboard,
+from ..run_folder import REPORT_FILE, TRAVERSAL_FILE, Status, trial_dir
+from .comparison import comparison_sections
+from .data import RunData, load_run
+from .diagnostics import diagnostics_section
+from .figures import IMPORTANCE_EVALUATOR, MAX_CURVE_POINTS, ablation_figure, curve_figures, search_figures
+from .header import header_table
+from .html import Page, Raw, esc, image, table
+from .stats import (ablation_default, ablation_tests, best_trial, config_label, leaderboard,
                            trial_counts, with_config)
 
 MAX_LEADERBOARD = 30  # rows shown; the rest are in results.csv
@@ -46,7 +45,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
 
 def write_report(run: RunData, out: str | Path | None = None) -> Path:
-    out = Path(out) if out else run.run_dir / "report.html"
+    out = Path(out) if out else run.run_dir / REPORT_FILE
     page = Page(f"Study report: {run.name} ({run.preset})")
     counts = trial_counts(run)
     header = header_table(run, counts) + _notes(run, counts)
@@ -148,7 +147,7 @@ def _search_section(page: Page, run: RunData) -> None:
     blocks = [f'<p class="muted">Parameter importances: {esc(IMPORTANCE_EVALUATOR)}, fixed so that the numbers do '
               "not change with an Optuna upgrade. Importances and plots use every completed Optuna trial "
               "(each seed its own point).</p>"]
-    n_done = int((run.results["status"] == "finished").sum()) if not run.results.empty else 0
+    n_done = len(run.finished)
     if n_done < 20:
         blocks.append(f'<div class="note">Only {n_done} finished trials: importances, slices and the contour rest on '
                       "too few points to be trusted; read them as a check that the pipeline works.</div>")
@@ -183,7 +182,7 @@ def _traversal_section(page: Page, run: RunData) -> None:
             if t != best:
                 picks.append((t, f"best seed of {config}" if run.kind == "ablation" else f"best of {config}"))
     for trial, why in picks[:MAX_TRAVERSALS]:
-        png = run.run_dir / "trials" / str(trial) / "traversal.png"
+        png = trial_dir(run.run_dir, trial) / TRAVERSAL_FILE
         row = run.results[run.results["trial"] == trial].iloc[0]
         caption = f"trial {trial} ({why}): {config_label(row, run.params)}, seed {row.get('seed', '?')}"
         if run.objectives:
@@ -196,7 +195,7 @@ def _traversal_section(page: Page, run: RunData) -> None:
 
 
 def _failed_section(page: Page, run: RunData) -> None:
-    failed = run.results[run.results["status"] == "failed"] if not run.results.empty else run.results
+    failed = run.results[run.results["status"] == Status.FAIL.value] if not run.results.empty else run.results
     if failed.empty:
         page.section("Failed trials", '<p class="muted">None.</p>')
         return
@@ -213,7 +212,7 @@ def _study_section(page: Page, run: RunData) -> None:
     if not run.study_text:
         page.section("Study file", '<p class="muted">study.yaml is missing from the run folder.</p>')
         return
-    source = run.study.get("source") or run.meta.get("source")
+    source = run.meta.source if run.meta else None
     source_path = _find_source(run, source)
     target = source_path or run.run_dir / "study.yaml"
     rerun = f"python -m orchestrator.study {target} --preset {run.preset}"
@@ -237,26 +236,3 @@ def _find_source(run: RunData, source) -> Path | None:
         if p.is_file():
             return p
     return None
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orchestrator.report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", help="a run folder written by `python -m orchestrator.study`")
-    parser.add_argument("--out", help="the HTML file to write (default RUN_DIR/report.html)")
-    args = parser.parse_args(argv)
-    try:
-        run = load_run(args.run_dir)
-    except ReportError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    path = write_report(run, args.out)
-    for p in run.problems:
-        print(f"warning: {p}", file=sys.stderr)
-    if run.finished.empty:
-        print("warning: no trial finished; the report says what happened", file=sys.stderr)
-    print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

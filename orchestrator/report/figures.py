@@ -17,8 +17,9 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 
-from .report_data import RunData, is_number
-from .report_stats import ablation_settings, leaderboard, mean_ci, with_config
+from ..run_folder import LOSS_PREFIX, THROUGHPUT, is_in_training
+from .data import RunData, is_number
+from .stats import ablation_settings, leaderboard, mean_ci, with_config
 
 IMPORTANCE_EVALUATOR = "fANOVA: optuna.importance.FanovaImportanceEvaluator(n_trees=64, max_depth=64, seed=0)"
 COLS = 3
@@ -108,10 +109,10 @@ def curve_figures(run: RunData) -> list[tuple[str, dict]]:
     colour = _config_colours(run, configs)
     many = len(configs) > len(qualitative.D3)
     names = list(dict.fromkeys(curves["name"]))
-    scores = [n for n in names if "/" in n and not n.startswith("loss/")]
-    losses = [n for n in names if n.startswith("loss/") or ("/" not in n and n != "images_per_sec")]
+    losses = [n for n in names if n.startswith(LOSS_PREFIX)]
+    scores = [n for n in names if is_in_training(n) and n not in losses]
     groups = [("Training losses", losses), ("In-training scores (monitoring protocol)", scores),
-              ("Training speed", [n for n in names if n not in scores and n not in losses])]
+              ("Training speed", [n for n in names if n == THROUGHPUT])]
     by_name = dict(tuple(curves.groupby("name", sort=False)))
     out = []
     for title, group in groups:

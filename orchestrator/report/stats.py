@@ -8,7 +8,6 @@ Example:
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -16,8 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .report_data import RunData, grid_values, is_number, study_space
-from .results import config_text, mean_std
+from ..run_folder import Status
+from .data import RunData, is_number
+from ..results import config_text, mean_std
 
 
 def config_label(row: pd.Series | dict, params: list[str]) -> str:
@@ -129,34 +129,20 @@ def ablation_settings(run: RunData) -> list:
 
 
 def ablation_default(run: RunData) -> tuple[object, str]:
-    """The setting every other is tested against, and a sentence saying where it comes from."""
+    """The setting every other is tested against, and a sentence saying where it comes from: the
+    model Config's default under the study's budget (meta.json ``defaults``), when it was tried."""
     param = run.params[0]
     settings = ablation_settings(run)
-    declared = None
-    for holder in (run.study, run.study.get("search") or {}, study_space(run.study).get(param)):
-        if isinstance(holder, dict):
-            for key in ("default", "baseline", "reference"):
-                v = holder.get(key)
-                v = v.get(param) if isinstance(v, dict) else v
-                if v is not None and grid_values(v) == [v]:
-                    declared = v
-    if declared is not None and _member(declared, settings) is not None:
-        return _member(declared, settings), f"the study names {param}={declared} as its default"
-    model = str(run.study.get("model") or run.meta.get("model") or "did")
-    try:
-        from did_core.models import get_model
-
-        cls = get_model(model).config_cls
-        value, where = {f.name: f for f in dataclasses.fields(cls)}[param].default, "Config default"
-        budget = run.study.get("budget") or run.meta.get("budget") or run.preset
-        if param in getattr(cls, "PRESETS", {}).get(budget, {}):
-            value, where = cls.PRESETS[budget][param], f"Config default under its {budget!r} preset"
+    meta = run.meta
+    if meta is not None and param in meta.defaults:
+        value = meta.defaults[param]
+        where = f"the {', '.join(meta.models)} model's Config default under its {meta.budget!r} preset"
         found = _member(value, settings)
         if found is not None:
-            return found, f"the {model} model's {where} ({param}={value})"
-        why = f"the {model} {where} {param}={value} is not among the settings"
-    except Exception as e:  # no such model or field: fall back and say so
-        why = f"no default found ({type(e).__name__}: {e})"
+            return found, f"{where} ({param}={value})"
+        why = f"{where}, {param}={value}, is not among the settings"
+    else:
+        why = f"no Config default of {param} recorded in meta.json"
     return settings[0], f"{why}; comparing against the first setting, {param}={settings[0]}"
 
 
@@ -188,15 +174,12 @@ def ablation_tests(run: RunData, default) -> list[Comparison]:
 
 
 def trial_counts(run: RunData) -> dict[str, int]:
-    if not run.results.empty:
-        counts = run.results["status"].value_counts().to_dict()
-    elif run.optuna_study is not None:
-        counts = {}
-        for t in run.optuna_study.get_trials(deepcopy=False):
-            word = {"COMPLETE": "finished", "PRUNED": "stopped early", "FAIL": "failed"}.get(t.state.name, "running")
-            counts[word] = counts.get(word, 0) + 1
-    else:
-        counts = {}
-    out = {k: int(counts.pop(k, 0)) for k in ("finished", "stopped early", "failed")}
-    out.update({k: int(v) for k, v in counts.items()})
+    """Trials by how they ended, in the report's words (finished, stopped early, failed first)."""
+    states = run.results["status"] if not run.results.empty else []
+    if not len(states) and run.optuna_study is not None:
+        states = [t.state.name for t in run.optuna_study.get_trials(deepcopy=False)]
+    out = {s.label: 0 for s in (Status.COMPLETE, Status.PRUNED, Status.FAIL)}
+    for state in states:
+        label = Status(state).label
+        out[label] = out.get(label, 0) + 1
     return out

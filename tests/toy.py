@@ -1,12 +1,12 @@
 """A toy model with the model contract of ``did_core.models`` and known scores, for the
-orchestrator's tests and benchmarks: no nets, a fixed sleep per step, a controllable failure.
+orchestrator's tests and benchmarks (test code: it does not ship with the package): no nets, a fixed sleep per step, a controllable failure.
 
 Its scores are closed-form functions of the parameters (``mig`` is highest at ``x = 0.3, n = 2``),
 so a test can check what a search found. It checkpoints and resumes like a real model.
 
 Example:
     >>> cfg = Config.from_preset("smoke", x=0.3, seed=1)
-    >>> [e["kind"] for e in train(cfg)][-1]
+    >>> [e.kind for e in train(cfg)][-1]
     'final'
     >>> study = run_study("my_toy_study.yaml", model=TOY)   # doctest: +SKIP
 """
@@ -19,7 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
-from did_core.models import ModelSpec, TrainConfig, TrainingDiverged
+import numpy as np
+from PIL import Image
+
+from did_core.metrics import scores_from_codes
+from did_core.models import Eval, Final, ModelSpec, Progress, TrainConfig, TrainingDiverged
 from did_core.training import CHECKPOINT
 
 
@@ -30,8 +34,10 @@ class Config(TrainConfig):
     n: int = 1
     mode: str = "a"
     sleep_s: float = 0.0  # seconds of sleep per step
-    fail_n: int = -1  # trials with n == fail_n raise TrainingDiverged half way
-    fail_seed: int = -1  # ... or trials with this seed (both -1: never)
+    # a trial raises TrainingDiverged half way when every one of these that is set (not -1) matches it
+    fail_n: int = -1
+    fail_seed: int = -1
+    fail_x: float = -1.0
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": dict(steps=4, log_every=1, eval_every=2, final_protocol="fast"),
@@ -47,32 +53,52 @@ def scores(config: Config, progress: float = 1.0) -> dict[str, float]:
     return {"mig": mig + noise, "dci_disentanglement": config.x * progress + noise}
 
 
+def failing(config: Config) -> bool:
+    tests = [(config.fail_n, config.n), (config.fail_seed, config.seed), (config.fail_x, config.x)]
+    tests = [(want, have) for want, have in tests if want != -1]
+    return bool(tests) and all(want == have for want, have in tests)
+
+
+def extra_scores(config: Config) -> dict[str, float]:
+    """Scores of any other metric ``eval_metrics`` names, from the evaluation driver on toy codes
+    (the factors plus noise of size ``x``): how a registered metric reaches a study's tables."""
+    extra = [m for m in config.metric_names() or [] if m not in ("mig", "dci_disentanglement")]
+    if not extra:
+        return {}
+    rng = np.random.default_rng(config.seed)
+    factors = rng.integers(0, 4, size=(300, 2))
+    codes = factors + config.x * rng.normal(size=factors.shape)
+    return dict(scores_from_codes(codes, factors, protocol=config.final_protocol, metrics=extra, n_jobs=1))
+
+
 def train(config: Config, out_dir: str | Path | None = None, resume: bool = True) -> Iterator[dict[str, Any]]:
     out = Path(out_dir) if out_dir is not None else None
     ckpt = out / CHECKPOINT if out is not None else None
     start = 0
     if ckpt is not None and resume and ckpt.exists():
         start = json.loads(ckpt.read_text())["step"]
-    fails = config.n == config.fail_n or config.seed == config.fail_seed
+    fails = failing(config)
     for step in range(start + 1, config.steps + 1):
         time.sleep(config.sleep_s)
         if fails and step > config.steps // 2:
             raise TrainingDiverged(step, "toy", float("nan"))
         if step % config.log_every == 0:
-            yield {"kind": "progress", "step": step, "losses": {"toy": 1.0 / step, "resumed_at": float(start)},
-                   "images_per_sec": 1.0}
+            yield Progress(step=step, losses={"toy": 1.0 / step, "resumed_at": float(start)}, images_per_sec=1.0)
         if config.eval_every and step % config.eval_every == 0 and step < config.steps:
             if ckpt is not None:
                 ckpt.write_text(json.dumps({"step": step}))
-            yield {"kind": "eval", "step": step, "protocol": config.eval_protocol,
-                   "scores": scores(config, step / config.steps), "checkpoint": str(ckpt) if ckpt else None}
-    final = scores(config)
+            yield Eval(step=step, protocol=config.eval_protocol, scores=scores(config, step / config.steps),
+                       checkpoint=str(ckpt) if ckpt else None)
+    final = {**scores(config), **extra_scores(config)}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         ckpt.write_text(json.dumps({"step": config.steps}))
         (out / "scores.json").write_text(json.dumps(final))
         (out / "config.json").write_text(json.dumps(config.to_dict()))
-    yield {"kind": "final", "step": config.steps, "protocol": config.final_protocol, "scores": final, "artifacts": {}}
+        bar = np.zeros((16, 64), np.uint8)  # a stand-in traversal: a bar at x
+        bar[4:12, int(config.x * 56):int(config.x * 56) + 8] = 255
+        Image.fromarray(bar).save(out / "traversal.png")
+    yield Final(step=config.steps, protocol=config.final_protocol, scores=final)
 
 
 TOY = ModelSpec(name="toy", config_cls=Config, train=train)

@@ -1,0 +1,32 @@
+"""``python -m orchestrator.report RUN_DIR [--out FILE.html]``: see :mod:`orchestrator.report`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __doc__ as DOC
+from . import write_report
+from .data import ReportError, load_run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m orchestrator.report", description=DOC.split("\n\n")[0])
+    parser.add_argument("run_dir", help="a run folder written by `python -m orchestrator.study`")
+    parser.add_argument("--out", help="the HTML file to write (default RUN_DIR/report.html)")
+    args = parser.parse_args(argv)
+    try:
+        run = load_run(args.run_dir)
+    except ReportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    path = write_report(run, args.out)
+    for p in run.problems:
+        print(f"warning: {p}", file=sys.stderr)
+    if run.finished.empty:
+        print("warning: no trial finished; the report says what happened", file=sys.stderr)
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""The run folder: one module owns its layout, its file names, the columns of its tables and its
+JSON records. The study writes it and the report reads it through the names and records here.
+
+    runs/<study>-<preset>/
+      study.yaml        the study as run (preset applied)
+      meta.json         :class:`RunMeta`: what ran, where, when, with which code
+      optuna.db         the Optuna storage (unless the study names another URL)
+      results.csv       one row per finished trial (:data:`RESULT_COLUMNS`)
+      curves.csv        trial, step, name, value (:data:`CURVE_COLUMNS`)
+      trials/<number>/  trial.json (:class:`TrialRecord`), config.json, scores.json, traversal.png,
+                        checkpoint.pt, error.txt
+      report.html
+
+``results.csv``: ``trial, config_id, seed, status, params_<name>..., <score>..., <protocol>/<score>...,
+step, final_protocol, duration_s, node, host, started, finished, resumed_from, error``. Final scores
+go by their name (``mig``): a run folder holds the final scores of one protocol only,
+``RunMeta.final_protocol`` (the study refuses a mix, see :mod:`orchestrator.search`); the last
+in-training scores go by ``<protocol>/<score>`` (``fast/mig``). ``status`` is one of :class:`Status`.
+
+Example:
+    >>> meta = RunMeta.read("runs/ablation_dims-smoke")
+    >>> meta.final_protocol, Status.COMPLETE.label
+    ('fast', 'finished')
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from did_core.atomic import atomic_path
+
+STUDY_FILE, META_FILE, OPTUNA_DB = "study.yaml", "meta.json", "optuna.db"
+RESULTS_FILE, CURVES_FILE, REPORT_FILE, TRIALS_DIR = "results.csv", "curves.csv", "report.html", "trials"
+TRIAL_FILE, ERROR_FILE, TRAVERSAL_FILE = "trial.json", "error.txt", "traversal.png"
+RUN_FILES = (STUDY_FILE, META_FILE, OPTUNA_DB, RESULTS_FILE, CURVES_FILE)  # any of them: a run folder
+
+PARAM_PREFIX = "params_"
+LEAD_COLUMNS = ["trial", "config_id", "seed", "status"]
+TRAIL_COLUMNS = ["step", "final_protocol", "duration_s", "node", "host", "started", "finished", "resumed_from", "error"]
+CURVE_COLUMNS = ["trial", "step", "name", "value"]
+LOSS_PREFIX = "loss/"  # a curve of a loss: loss/<name>; a score: <protocol>/<score>
+THROUGHPUT = "images_per_sec"
+
+
+class Status(str, enum.Enum):
+    """How a trial ended: Optuna's state names, written as they are in results.csv."""
+
+    COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"
+    FAIL = "FAIL"
+    RUNNING = "RUNNING"
+    WAITING = "WAITING"
+
+    @property
+    def label(self) -> str:
+        """The word the report uses."""
+        return {"COMPLETE": "finished", "PRUNED": "stopped early", "FAIL": "failed"}.get(self.value, "running")
+
+
+def param_column(name: str) -> str:
+    return PARAM_PREFIX + name
+
+
+def score_column(name: str, protocol: str | None = None) -> str:
+    """``mig`` for a final score, ``fast/mig`` for an in-training one."""
+    return f"{protocol}/{name}" if protocol else name
+
+
+def is_in_training(column: str) -> bool:
+    return "/" in column
+
+
+def trial_dir(run_dir: str | Path, number: int) -> Path:
+    return Path(run_dir) / TRIALS_DIR / str(number)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Whole or not at all (a reader never sees half a file)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, default=str))
+
+
+class _Record:
+    """A JSON file as a dataclass: unknown keys are refused, so a change of format is loud."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown key(s) {unknown}")
+        return cls(**{**data, **cls._nested(data)})
+
+    @classmethod
+    def _nested(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """The values of ``data`` that are records themselves, as records."""
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Session(_Record):
+    """One ``python -m orchestrator.study`` process that worked on the run folder."""
+
+    started: str
+    command: list[str]
+    host: str
+    git: dict[str, Any]
+    ray: dict[str, Any] | None = None  # address, nodes, resources, gpus_per_trial, max_concurrent
+    finished: str | None = None
+    interrupted: bool | None = None
+
+
+@dataclass
+class RunMeta(_Record):
+    """``meta.json``."""
+
+    study: str
+    preset: str
+    budget: str
+    models: list[str]
+    kind: str  # ablation | search | comparison
+    source: str  # the study file
+    storage: str  # the Optuna storage URL
+    optuna_study: str
+    steps: int
+    eval_protocol: str  # the protocol of the in-training scores (<protocol>/<score> columns)
+    final_protocol: str  # the protocol of every final score in results.csv
+    planned_trials: int
+    started: str
+    objectives: list[tuple[str, str]] = field(default_factory=list)  # (score, maximize | minimize)
+    description: str = ""
+    arms: list[str] = field(default_factory=list)  # a comparison's methods
+    datasets: list[str] = field(default_factory=list)  # a comparison's datasets
+    sampler: str = ""
+    defaults: dict[str, Any] = field(default_factory=dict)  # each searched parameter's Config default
+    host: str = ""
+    gpus: list[Any] = field(default_factory=list)
+    packages: dict[str, str] = field(default_factory=dict)
+    git: dict[str, Any] = field(default_factory=dict)
+    python: str = ""
+    platform: str = ""
+    sessions: list[Session] = field(default_factory=list)
+
+    @classmethod
+    def _nested(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return {"sessions": [Session.from_dict(s) for s in data.get("sessions", [])],
+                "objectives": [tuple(o) for o in data.get("objectives", [])]}
+
+    @classmethod
+    def read(cls, run_dir: str | Path) -> "RunMeta":
+        return cls.from_dict(json.loads((Path(run_dir) / META_FILE).read_text()))
+
+    def write(self, run_dir: str | Path) -> None:
+        write_json(Path(run_dir) / META_FILE, self.to_dict())
+
+
+@dataclass
+class TrialRecord(_Record):
+    """``trials/<number>/trial.json``: what the trial ran, written when it starts."""
+
+    number: int
+    config_id: Any
+    seed: int
+    params: dict[str, Any]
+    model: str
+    budget: str
+    config: dict[str, Any]  # the model Config, every field
+    resumed_from: int | None
+    node: str
+    host: str
+    started: float
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, folder: str | Path) -> "TrialRecord":
+        return cls.from_dict(json.loads((Path(folder) / TRIAL_FILE).read_text()))
+
+    def write(self, folder: str | Path) -> None:
+        write_json(Path(folder) / TRIAL_FILE, self.to_dict())
