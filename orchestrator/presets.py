@@ -123,10 +123,12 @@ def _merged_fixed(sf: StudyFile, section: PresetSection, where: str, comparison:
     merged in; and where each was written (for errors)."""
     fixed = dict(sf.fixed)
     origin = {k: f"fixed.{k}" for k in fixed}
-    if sf.dataset is not None and not comparison:
+    dataset, at = (section.dataset, f"{where}.dataset") if section.dataset else (sf.dataset, "dataset")
+    if dataset is not None and not comparison:
         if "dataset" in fixed:
             raise fail("fixed.dataset", "the dataset is already given by the top-level `dataset`")
-        fixed["dataset"], origin["dataset"] = sf.dataset, "dataset"
+        _check_datasets([dataset], at, fail)
+        fixed["dataset"], origin["dataset"] = dataset, at
     fixed.update(section.fixed or {})
     origin.update({k: f"{where}.fixed.{k}" for k in section.fixed or {}})
     evaluation = sf.evaluation.model_copy(update={k: v for k, v in (section.evaluation or Evaluation())
@@ -200,6 +202,9 @@ def _check_shape(sf: StudyFile, model: ModelSpec | None, fail) -> bool:
             raise fail("search.sampler", "a comparison runs every configuration of every arm: only `grid`")
         if sf.search.space:
             raise fail("search.space", "a comparison's parameters belong to its arms (arms.<name>.space)")
+    for where, p in sections:
+        if p.dataset is not None:
+            raise fail(f"{where}.dataset", "a comparison's preset replaces `datasets`, a list")
     for where, p in [("", sf), *sections]:
         es = p.early_stopping
         if es is not None and es.type != "none":

@@ -233,6 +233,7 @@ class PresetSection(_Strict):
     seeds: Any = None
     fixed: dict[str, Any] | None = None  # merged over the study's `fixed`
     search: SearchOverride | None = None
+    dataset: str | None = None  # a single-model study: replaces `dataset`
     datasets: list[str] | None = Field(None, min_length=1)  # comparisons: replaces `datasets`
     arms: dict[str, ArmOverride] | None = None  # comparisons: per-arm overrides
     evaluation: Evaluation | None = None

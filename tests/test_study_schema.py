@@ -168,3 +168,15 @@ def test_cli_reports_the_bad_field_and_lists_studies(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0
     assert all(name in p.stdout for name in ("ablation_dims", "loss_weights", "critic_steps", "did_search"))
+
+
+def test_a_preset_of_a_single_model_study_may_replace_its_dataset():
+    small = load_study("ablation_dims", "small")
+    assert small.arms[0].fixed["dataset"] == "squares" and small.arms[0].fixed["n_latents"] == 5
+    assert len(small.grid()) == 5 and load_study("ablation_dims", "smoke").arms[0].fixed["dataset"] == "dsprites"
+    assert "presets.smoke.dataset: unknown dataset(s) ['mnist']" in error_of(
+        dataset="dsprites", presets={"smoke": {"dataset": "mnist"}})
+    cmp = {"name": "c", "datasets": ["dsprites"], "arms": {"a": {"model": "did"}}, "objectives": [{"metric": "mig"}],
+           "presets": {"smoke": {"dataset": "squares"}}}
+    with pytest.raises(StudyError, match="presets.smoke.dataset: a comparison's preset replaces `datasets`"):
+        parse_study(cmp, "smoke", label="studies/c.yaml")
