@@ -245,8 +245,24 @@ def test_diagnostics_report_extra_marks_and_pass_a_realistic_generator():
     marked = shortcut_diagnostics(SquareGenerator(marks=True), H, encode, SQUARES, cfg, torch.device("cpu"))
     assert clean["nn_dist_fake"] <= 2 * clean["nn_dist_real"] + 1
     assert marked["nn_dist_fake"] > 15
-    assert not [f for f in shortcut_flags(clean, 1024) if "unlike" in f]
+    assert not [f for f in shortcut_flags(clean, 1024) if "unlike" in f or "does not draw" in f]
     assert [f for f in shortcut_flags(marked, 1024) if "unlike" in f]
+
+
+def test_diagnostics_report_a_generator_that_draws_only_blank_frames():
+    """A blank frame lies close to the smallest real square; coverage sees that it draws none of the data."""
+    cfg = Config(dataset="squares", n_latents=3, n_compare_dims=2)
+
+    class Blank(nn.Module):
+        def forward(self, c):
+            return torch.zeros(len(c), 1, 32, 32)
+
+    scores = shortcut_diagnostics(Blank(), DifferenceEncoder(1, 8, 4, image_size=32), lambda x: torch.zeros(len(x), 3),
+                                  SQUARES, cfg, torch.device("cpu"))
+    assert scores["nn_dist_fake"] == 16  # the 4x4 square is 16 pixels away from a blank frame
+    assert scores["nn_cover_fake"] > 2 * scores["nn_cover_real"] + 10  # a real square lies far from every sample
+    flags = shortcut_flags(scores, 1024)
+    assert [f for f in flags if "does not draw much of the data" in f]
 
 
 def test_axis_accuracy_by_hand():

@@ -43,3 +43,10 @@ def test_ablation_dims_smoke_end_to_end(tmp_path):
     assert "best configuration (by mig): n_compare_dims=" in p.stdout
     assert "NOT comparable with 'paper'-budget scores" in p.stdout
     assert f"optuna-dashboard sqlite:///{out.resolve()}/optuna.db --host 127.0.0.1" in p.stdout
+
+    # DiD's shortcut diagnostics are scores of every trial, and the report shows them with their flags
+    assert {"h_acc_raw", "h_acc_degraded", "e_mse_raw", "e_mse_degraded", "nn_dist_fake", "nn_dist_real"} <= set(df)
+    html = (out / "report.html").read_text()
+    assert "Shortcut diagnostics" in html and "raw → degraded" in html
+    # a 10-step generator draws nothing like the data: flagged, and the best trials get the warning box
+    assert "does not draw much of the data" in html and "met their objectives through a shortcut" in html

@@ -44,7 +44,7 @@ def _num(x, digits: int = 3) -> str:
 
 def diagnostics_section(page: Page, run: RunData) -> None:
     done = run.finished
-    if done.empty or not set(DIAGNOSTICS) <= set(done.columns):
+    if done.empty or "h_acc_raw" not in done.columns:  # not a model that records them
         return
     if run.objectives:
         score, direction = run.objectives[0]
@@ -53,7 +53,7 @@ def diagnostics_section(page: Page, run: RunData) -> None:
     objective = run.objectives[0][0] if run.objectives else None
     rows, flagged_top = [], []
     for rank, (_, r) in enumerate(done.iterrows()):
-        values = {k: float(r[k]) for k in DIAGNOSTICS if r[k] == r[k]}
+        values = {k: float(r[k]) for k in DIAGNOSTICS if k in r and r[k] == r[k]}
         flags = shortcut_flags(values, _pixels(run, int(r["trial"])))
         if flags and rank < TOP:
             flagged_top.append(int(r["trial"]))
@@ -64,6 +64,7 @@ def diagnostics_section(page: Page, run: RunData) -> None:
                          f"(chance {_num(values.get('h_acc_chance'))})",
                          f"{_num(values.get('e_mse_raw'))} → {_num(values.get('e_mse_degraded'))}",
                          f"{_num(values.get('nn_dist_fake'))} (real {_num(values.get('nn_dist_real'))})",
+                         f"{_num(values.get('nn_cover_fake'))} (real {_num(values.get('nn_cover_real'))})",
                          "; ".join(flags) or "none"])
     intro = ('<p class="muted">Does the model meet its objectives through what a real image can show? '
              "H's moved-axis accuracy and E's squared error per latent on G's images, raw → degraded "
@@ -77,5 +78,5 @@ def diagnostics_section(page: Page, run: RunData) -> None:
                f"shortcut (trials {', '.join(map(str, flagged_top))}): their scores do not show the method "
                "working as intended.</div>")
     headers = ["trial", "configuration", "seed", objective or "objective", "H axis accuracy raw → degraded",
-               "E error raw → degraded", "G samples to nearest real", "flags"]
+               "E error raw → degraded", "samples to nearest real", "real to nearest sample", "flags"]
     page.section("Shortcut diagnostics", intro, box, table(headers, rows))

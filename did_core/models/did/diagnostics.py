@@ -10,10 +10,15 @@ Recorded with every DiD evaluation (next to the metric scores) and shown in the 
   (guessing 0 for ``U(-1, 1)`` gives 1/3).
 - ``nn_dist_fake``: mean squared distance from G's degraded samples (codes from the prior) to the
   nearest of ``N_REFERENCE`` real images, in pixels (for binary images: the number of differing
-  pixels). ``nn_dist_real``: the same for fresh real images, the floor at this reference size.
+  pixels): are the samples realistic? ``nn_dist_real``: the same for fresh real images, the floor.
+- ``nn_cover_fake``: mean distance from ``N_SAMPLES`` fresh real images to the nearest of the
+  ``N_SAMPLES`` samples: does G cover the data (a blank frame is close to a small real sprite, but
+  a G that draws only blank frames covers nothing)? ``nn_cover_real``: the same with real images
+  in place of the samples, the floor.
 
 A skill that lives on raw images and dies on degraded ones was met through sub-visible detail; a
-sample far from every real image is an unrealistic mark. :func:`shortcut_flags` names both, with
+sample far from every real image is an unrealistic mark; real images far from every sample are
+data that G does not draw. :func:`shortcut_flags` names both, with
 the thresholds below. Everything is drawn from generators seeded by the run's seed, never from the
 training RNG, so diagnosing a run does not change it.
 
@@ -35,15 +40,16 @@ N_BASES = 64  # base codes for H's and E's skill; each moved once along every co
 N_SAMPLES = 256  # G samples (and fresh real images) for the realism distances
 N_REFERENCE = 2048  # real images they are compared with
 DIAGNOSTICS = ("h_acc_raw", "h_acc_degraded", "h_acc_chance", "e_mse_raw", "e_mse_degraded",
-               "nn_dist_fake", "nn_dist_real")
+               "nn_dist_fake", "nn_dist_real", "nn_cover_fake", "nn_cover_real")
 # registered as scores the model provides, so that tables and objectives know their directions
 register(Metric("did_shortcuts", {"h_acc_raw": "maximize", "h_acc_degraded": "maximize", "h_acc_chance": "maximize",
                                   "e_mse_raw": "minimize", "e_mse_degraded": "minimize",
-                                  "nn_dist_fake": "minimize", "nn_dist_real": "minimize"}, MODEL))
+                                  "nn_dist_fake": "minimize", "nn_dist_real": "minimize",
+                                  "nn_cover_fake": "minimize", "nn_cover_real": "minimize"}, MODEL))
 # shortcut_flags' thresholds
 H_SKILL_KEPT = 0.5  # H keeps less than half its above-chance accuracy on degraded images
 E_ERROR_RATIO, E_ERROR_MARGIN = 2.0, 0.05  # E's degraded error above 2x its raw error + 0.05
-REALISM_RATIO, REALISM_MARGIN = 2.0, 0.01  # fakes farther than 2x the real floor + 1% of the pixels
+REALISM_RATIO, REALISM_MARGIN = 1.5, 0.005  # farther than 1.5x the real floor + 0.5% of the pixels (both ways)
 
 
 def axis_accuracy(v: torch.Tensor, labels: torch.Tensor) -> float:
@@ -95,8 +101,11 @@ def _diagnose(G, H, encode, dataset, cfg, device) -> dict[str, float]:
     fakes = degrade(G(sample_codes(N_SAMPLES, n, gen, device)).float(), binary)
     reference = dataset.images(dataset.sample_factors(N_REFERENCE, rng)).to(device)
     real = dataset.images(dataset.sample_factors(N_SAMPLES, rng)).to(device)
+    other_real = dataset.images(dataset.sample_factors(N_SAMPLES, rng)).to(device)
     scores["nn_dist_fake"] = nn_distance(fakes, reference)
     scores["nn_dist_real"] = nn_distance(real, reference)
+    scores["nn_cover_fake"] = nn_distance(real, fakes)
+    scores["nn_cover_real"] = nn_distance(real, other_real)
     return scores
 
 
@@ -114,10 +123,13 @@ def shortcut_flags(scores: dict[str, float], pixels: int | None = None) -> list[
     e_raw, e_deg = scores.get("e_mse_raw"), scores.get("e_mse_degraded")
     if e_raw is not None and e_deg is not None and e_deg > E_ERROR_RATIO * e_raw + E_ERROR_MARGIN:
         flags.append(f"E reads sub-visible detail: error {e_raw:.3f} on G's images, {e_deg:.3f} degraded")
+    margin = REALISM_MARGIN * pixels if pixels else 0.0
     fake, real = scores.get("nn_dist_fake"), scores.get("nn_dist_real")
-    if fake is not None and real is not None:
-        limit = REALISM_RATIO * real + (REALISM_MARGIN * pixels if pixels else 0.0)
-        if fake > limit:
-            flags.append(f"G's samples are unlike real images: {fake:.1f} from the nearest real image "
-                         f"against {real:.1f} for real ones")
+    if fake is not None and real is not None and fake > REALISM_RATIO * real + margin:
+        flags.append(f"G's samples are unlike real images: {fake:.1f} from the nearest real image "
+                     f"against {real:.1f} for real ones")
+    cover, cover_real = scores.get("nn_cover_fake"), scores.get("nn_cover_real")
+    if cover is not None and cover_real is not None and cover > REALISM_RATIO * cover_real + margin:
+        flags.append(f"G does not draw much of the data: real images lie {cover:.1f} from the nearest sample "
+                     f"against {cover_real:.1f} from the nearest other real image")
     return flags
