@@ -74,11 +74,11 @@ def train(config: Config, out_dir: str | Path | None = None, resume: bool = True
     g, h = run.compile(G), run.compile(H)
     e = run.compile(nets["E"]) if "E" in nets else D.encode
 
-    def scored(step: int) -> dict[str, float]:
+    def diagnose() -> dict[str, float]:
         return shortcut_diagnostics(G, H, e, data, cfg, dev)
 
     if cfg.eval_at_start and start == 0:
-        yield run.evaluate(0, e, nets, opts, eval_modules=[E], model_scores=scored(0))
+        yield run.evaluate(0, e, nets, opts, eval_modules=[E], model_scores=diagnose())
 
     for step in range(start + 1, cfg.steps + 1):
         for _ in range(cfg.n_critic):
@@ -92,9 +92,9 @@ def train(config: Config, out_dir: str | Path | None = None, resume: bool = True
         if run.due(step, cfg.log_every):
             yield run.progress(step)
         if run.due(step, cfg.eval_every) and step < cfg.steps:
-            yield run.evaluate(step, e, nets, opts, eval_modules=[E], model_scores=scored(step))
+            yield run.evaluate(step, e, nets, opts, eval_modules=[E], model_scores=diagnose())
 
-    yield run.final(e, nets, opts, traversal=traversal(G, cfg, dev), eval_modules=[E], model_scores=scored(cfg.steps))
+    yield run.final(e, nets, opts, traversal=traversal(G, cfg, dev), eval_modules=[E], model_scores=diagnose())
 
 
 def critic_step(D, g, opt: torch.optim.Optimizer, real: torch.Tensor, cfg: Config, gen: torch.Generator,
@@ -106,11 +106,12 @@ def critic_step(D, g, opt: torch.optim.Optimizer, real: torch.Tensor, cfg: Confi
     c = sample_codes(B, cfg.n_code, gen, real.device)
     with torch.no_grad(), autocast():
         fake = g(c)
-    seen = view(fake, cfg.view, cfg.view_noise, gen)  # what H and E see
+    with_e = cfg.encoder == "critic_head"
+    seen = view(fake, cfg.view, cfg.view_noise, gen) if cfg.critic_view or with_e else fake  # what H and E see
     judged = seen if cfg.critic_view else fake
     with autocast():
         loss_d = critic_loss(D(real), D(judged))
-        loss_e = encoder_loss(D.encode(seen), c[:, :cfg.n_latents]) if cfg.encoder == "critic_head" else None
+        loss_e = encoder_loss(D.encode(seen), c[:, :cfg.n_latents]) if with_e else None
     gp = gradient_penalty(D, real, judged, torch.rand(B, generator=gen, device=real.device))  # float32
     opt.zero_grad(set_to_none=True)
     (loss_d + cfg.lambda_gp * gp + (loss_e if loss_e is not None else 0.0)).backward()
