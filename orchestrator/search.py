@@ -312,7 +312,7 @@ class Recorder(tune.Callback):
         if trial.error_file and Path(trial.error_file).exists():
             text = Path(trial.error_file).read_text(errors="replace")
         r = TrialReport.from_tune(trial.last_result) or TrialReport("error", 0, "", "", 0.0)
-        error = trial.get_pickled_error()
+        error = _trial_exception(trial)
         if _process_died(error):  # no verdict on the configuration: the next run runs it again
             line = (f"{_error_line(error)} (the trial's process died; it is queued again for the next run, which "
                     "continues from its checkpoint)")
@@ -365,6 +365,20 @@ class Recorder(tune.Callback):
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _trial_exception(trial) -> BaseException | None:
+    """The exception that ended a trial: Tune pickles it into the trial's local folder before it
+    calls the callbacks (its storage copy may not be there yet)."""
+    from ray import cloudpickle
+
+    path = trial.pickled_error_file
+    if path and Path(path).is_file():
+        try:
+            return cloudpickle.loads(Path(path).read_bytes())
+        except Exception:  # an exception that does not unpickle here: Tune's copy, or none
+            pass
+    return trial.get_pickled_error()
 
 
 def _process_died(error: BaseException | None) -> bool:
