@@ -107,6 +107,29 @@ def not_a_run_folder(run_dir: str | Path) -> str | None:
     return None
 
 
+def meta_of_same_study(run_dir: str | Path, optuna_study: str, storage: str, own_storage: bool) -> "RunMeta | None":
+    """The folder's :class:`RunMeta` (None in a new folder); ``StudyError`` when the folder holds
+    another Optuna study (another study name or preset) or one in another storage: a run folder
+    holds one study, so two never mix their tables. ``own_storage``: the folder's own optuna.db."""
+    from .study_file import StudyError
+
+    run_dir = Path(run_dir)
+    if not (run_dir / META_FILE).exists():
+        return None
+    try:
+        meta = RunMeta.read(run_dir)
+    except (OSError, ValueError, TypeError) as e:
+        raise StudyError(f"{run_dir / META_FILE}: unreadable ({type(e).__name__}: {e}); run with --fresh to "
+                         "start over, or give another --out") from None
+    own = "the folder's own optuna.db"
+    theirs = own if own_storage and meta.storage.endswith("/" + OPTUNA_DB) else meta.storage
+    ours = own if own_storage else storage
+    if meta.optuna_study != optuna_study or theirs != ours:
+        raise StudyError(f"{run_dir}: this run folder holds the Optuna study {meta.optuna_study!r} in {theirs}, not "
+                         f"{optuna_study!r} in {ours}; give another --out, or --fresh to start over")
+    return meta
+
+
 def held(run_dir: str | Path, path: str | Path) -> bool:
     """Whether ``path`` is a file the run folder itself holds (a link out of it is not): what a
     report embeds, since a run folder handed over could link to any local file."""

@@ -40,8 +40,8 @@ from .presets import load_study
 from .study_file import StudyError, list_studies, read_study_file
 from .locks import lock_run_folder, lock_storage
 from .local_ray import ray_session, stop_leftovers
-from .run_folder import (LOCK_FILE, META_FILE, OPTUNA_DB, PARAM_PREFIX, REPORT_FILE, STUDY_FILE, RunMeta, Session,
-                         Status, not_a_run_folder)
+from .run_folder import (LOCK_FILE, PARAM_PREFIX, REPORT_FILE, STUDY_FILE, RunMeta, Session,
+                         Status, meta_of_same_study, not_a_run_folder)
 from .search import OptunaSearcher, Recorder, open_study, recover, remaining_trials, storage_url
 
 
@@ -153,23 +153,10 @@ def _run(study, run_dir, address, max_concurrent, dashboard, fresh, model, repor
 
 
 def _check_meta(run_dir: Path, study: Study, url: str, fresh: bool, log) -> RunMeta | None:
-    """The folder's meta.json, refusing a run folder of another study, preset or storage; a study
-    that now plans more (or fewer) trials, e.g. more seeds, is said."""
-    if fresh or not (run_dir / META_FILE).exists():
-        return None
-    try:
-        meta = RunMeta.read(run_dir)
-    except (OSError, ValueError, TypeError) as e:
-        raise StudyError(f"{run_dir / META_FILE}: unreadable ({type(e).__name__}: {e}); run with --fresh to "
-                         "start over, or give another --out") from None
-    default = str(run_dir / OPTUNA_DB)
-    theirs = "the folder's own optuna.db" if meta.storage.endswith("/" + OPTUNA_DB) and not study.storage else meta.storage
-    ours = "the folder's own optuna.db" if url.endswith(default) and not study.storage else url
-    if meta.optuna_study != study.run_name or theirs != ours:
-        raise StudyError(f"{run_dir}: this run folder holds the Optuna study {meta.optuna_study!r} in {theirs}, not "
-                         f"{study.run_name!r} in {ours} (study {study.name!r}, preset {study.preset!r}); give "
-                         "another --out, or --fresh to start over")
-    if meta.planned_trials != study.planned_trials:
+    """The folder's meta.json (another study's folder is refused); a study that now plans more (or
+    fewer) trials, e.g. more seeds, is said."""
+    meta = None if fresh else meta_of_same_study(run_dir, study.run_name, url, own_storage=not study.storage)
+    if meta is not None and meta.planned_trials != study.planned_trials:
         log(f"the study now plans {study.planned_trials} trials (this run folder planned {meta.planned_trials}, "
             "e.g. another number of seeds): finished trials are kept, the plan is "
             + ("extended" if study.planned_trials > meta.planned_trials else "reduced"))
