@@ -4,7 +4,10 @@ Without ``--address`` a study starts a private local instance (``address="local"
 cluster found on the machine):
 
 - Ray's token authentication stays on (Ray's default; a warning when ``RAY_AUTH_MODE=disabled``);
-- no metrics: ``enable_metrics_collection`` is off, so no Prometheus port answers ``/metrics``;
+- no metrics: ``enable_metrics_collection`` is off (the agents' exporter), and the autoscaler's and
+  the dashboard's Prometheus servers, which Ray starts on fixed ports with no switch, are given an
+  invalid port (:data:`NO_METRICS_ENV`), so they fail to start (Ray logs that and goes on): no
+  port answers ``/metrics``;
 - the dashboard only with ``--dashboard``, and then on 127.0.0.1.
 - Ray 2.60 has no option to bind its GCS, raylet and worker gRPC servers to one interface:
   they listen on every interface and refuse a caller without the instance's token.
@@ -31,6 +34,7 @@ from typing import Any, Iterator
 
 TAG_VAR = "DID_ORCHESTRATOR_RUN"
 SYSTEM_CONFIG = {"enable_metrics_collection": False}
+NO_METRICS_ENV = {"AUTOSCALER_METRIC_PORT": "-1", "DASHBOARD_METRIC_PORT": "-1"}
 
 
 def run_tag(run_dir: str | Path) -> str:
@@ -58,12 +62,9 @@ def ray_session(run_dir: Path, address: str | None, dashboard: bool, log) -> Ite
     else:
         if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
             log("WARNING: RAY_AUTH_MODE=disabled: the local Ray instance accepts callers without a token")
-        before = os.environ.get(TAG_VAR)
-        os.environ[TAG_VAR] = run_tag(run_dir)  # inherited by every process Ray starts, not kept here
-        try:
+        # inherited by every process Ray starts, not kept in this one
+        with _environ({TAG_VAR: run_tag(run_dir), **NO_METRICS_ENV}):
             ctx = ray.init(**local_init_kwargs(dashboard), **common)
-        finally:
-            os.environ.pop(TAG_VAR) if before is None else os.environ.__setitem__(TAG_VAR, before)
         if dashboard:
             url = getattr(ctx, "dashboard_url", None)
             log(f"Ray dashboard: http://{url} (bound to 127.0.0.1; from another machine use "
@@ -72,6 +73,17 @@ def ray_session(run_dir: Path, address: str | None, dashboard: bool, log) -> Ite
         yield
     finally:
         ray.shutdown()
+
+
+@contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
 
 
 def tagged_processes(run_dir: str | Path) -> list[int]:
