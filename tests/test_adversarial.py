@@ -318,6 +318,15 @@ def session_processes(sid: int) -> list[int]:
     return pids
 
 
+def _describe(pid: int) -> str:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:80].decode(errors="replace")
+        tagged = b"DID_ORCHESTRATOR_RUN=" in Path(f"/proc/{pid}/environ").read_bytes()
+        return f"{cmd} (tagged: {tagged})"
+    except OSError:
+        return "gone"
+
+
 def stop_group(proc) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -387,7 +396,8 @@ def test_cleanup_stops_what_a_killed_driver_left_and_only_that(running_driver, t
         deadline = time.time() + 20
         while session_processes(proc.pid) and time.time() < deadline:
             time.sleep(0.5)
-        assert session_processes(proc.pid) == []
+        left = {pid: _describe(pid) for pid in session_processes(proc.pid)}
+        assert left == {}, done.stdout
         assert decoy.poll() is None  # another run folder's process is not touched
     finally:
         decoy.kill()
