@@ -32,6 +32,7 @@ from .models.base import ConfigError, TrainConfig, TrainingDiverged
 from .models.events import Eval, Final, Progress
 
 CHECKPOINT, SCORES, CONFIG, TRAVERSAL = "checkpoint.pt", "scores.json", "config.json", "traversal.png"
+RUN_FILES = (CHECKPOINT, SCORES, CONFIG, TRAVERSAL)  # what a run writes into out_dir
 
 
 def choose_device(name: str = "auto") -> torch.device:
@@ -63,6 +64,11 @@ class Run:
         self.config = config
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.resume = resume
+        if self.out_dir is not None and not resume:
+            # starting afresh: no file of an earlier run in out_dir may pass for one of this run
+            # (a run that diverges writes no scores, and the earlier scores.json would stay)
+            for name in RUN_FILES:
+                (self.out_dir / name).unlink(missing_ok=True)
         self.device = choose_device(config.device)
         if config.num_threads > 0:
             torch.set_num_threads(config.num_threads)

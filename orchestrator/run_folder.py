@@ -36,7 +36,11 @@ from did_core.atomic import atomic_path
 STUDY_FILE, META_FILE, OPTUNA_DB = "study.yaml", "meta.json", "optuna.db"
 RESULTS_FILE, CURVES_FILE, REPORT_FILE, TRIALS_DIR = "results.csv", "curves.csv", "report.html", "trials"
 TRIAL_FILE, ERROR_FILE, TRAVERSAL_FILE = "trial.json", "error.txt", "traversal.png"
-RUN_FILES = (STUDY_FILE, META_FILE, OPTUNA_DB, RESULTS_FILE, CURVES_FILE)  # any of them: a run folder
+RUN_FILES = (STUDY_FILE, META_FILE, OPTUNA_DB, RESULTS_FILE, CURVES_FILE)
+LOCK_FILE, RAY_DIR = ".lock", "ray"  # the driver's lock (orchestrator.locks); Ray Tune's own files
+# every name a run folder holds: its files, SQLite's journal, and a file being written (did_core.atomic)
+RUN_ENTRIES = frozenset({*RUN_FILES, REPORT_FILE, TRIALS_DIR, RAY_DIR, LOCK_FILE,
+                         *(OPTUNA_DB + s for s in ("-journal", "-wal", "-shm"))})
 
 PARAM_PREFIX = "params_"
 LEAD_COLUMNS = ["trial", "config_id", "seed", "status"]
@@ -76,6 +80,63 @@ def is_in_training(column: str) -> bool:
 
 def trial_dir(run_dir: str | Path, number: int) -> Path:
     return Path(run_dir) / TRIALS_DIR / str(number)
+
+
+def not_a_run_folder(run_dir: str | Path) -> str | None:
+    """Why ``run_dir`` may not be emptied as a run folder (``--fresh``), or None when it may.
+
+    It may when it is missing, holds nothing but the lock, or holds a ``meta.json`` that reads as
+    :class:`RunMeta` and nothing a run folder does not hold (a file or folder of any other name
+    is someone's: ``--fresh`` never deletes it)."""
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        return None
+    if not run_dir.is_dir():
+        return f"{run_dir} is not a folder"
+    names = {p.name for p in run_dir.iterdir()}
+    if names <= {LOCK_FILE}:
+        return None
+    foreign = sorted(n for n in names if n not in RUN_ENTRIES and not n.endswith(".tmp"))
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        return f"{run_dir} holds what a run folder does not ({shown})"
+    try:
+        RunMeta.read(run_dir)
+    except (OSError, ValueError, TypeError) as e:
+        return f"{run_dir} has no readable {META_FILE} ({type(e).__name__}: {e})"
+    return None
+
+
+def meta_of_same_study(run_dir: str | Path, optuna_study: str, storage: str, own_storage: bool) -> "RunMeta | None":
+    """The folder's :class:`RunMeta` (None in a new folder); ``StudyError`` when the folder holds
+    another Optuna study (another study name or preset) or one in another storage: a run folder
+    holds one study, so two never mix their tables. ``own_storage``: the folder's own optuna.db."""
+    from .study_file import StudyError
+
+    run_dir = Path(run_dir)
+    if not (run_dir / META_FILE).exists():
+        return None
+    try:
+        meta = RunMeta.read(run_dir)
+    except (OSError, ValueError, TypeError) as e:
+        raise StudyError(f"{run_dir / META_FILE}: unreadable ({type(e).__name__}: {e}); run with --fresh to "
+                         "start over, or give another --out") from None
+    own = "the folder's own optuna.db"
+    theirs = own if own_storage and meta.storage.endswith("/" + OPTUNA_DB) else meta.storage
+    ours = own if own_storage else storage
+    if meta.optuna_study != optuna_study or theirs != ours:
+        raise StudyError(f"{run_dir}: this run folder holds the Optuna study {meta.optuna_study!r} in {theirs}, not "
+                         f"{optuna_study!r} in {ours}; give another --out, or --fresh to start over")
+    return meta
+
+
+def held(run_dir: str | Path, path: str | Path) -> bool:
+    """Whether ``path`` is a file the run folder itself holds (a link out of it is not): what a
+    report embeds, since a run folder handed over could link to any local file."""
+    try:
+        return Path(path).is_file() and Path(path).resolve().is_relative_to(Path(run_dir).resolve())
+    except OSError:
+        return False
 
 
 def write_json(path: Path, data: Any) -> None:

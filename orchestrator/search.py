@@ -312,9 +312,16 @@ class Recorder(tune.Callback):
         if trial.error_file and Path(trial.error_file).exists():
             text = Path(trial.error_file).read_text(errors="replace")
         r = TrialReport.from_tune(trial.last_result) or TrialReport("error", 0, "", "", 0.0)
-        self._finish(trial, Status.FAIL, r, error=_error_line(trial.get_pickled_error()), tb=text)
+        error = _trial_exception(trial)
+        if _process_died(error):  # no verdict on the configuration: the next run runs it again
+            line = (f"{_error_line(error)} (the trial's process died; it is queued again for the next run, which "
+                    "continues from its checkpoint)")
+            self._finish(trial, Status.FAIL, r, error=line, tb=text, interrupted=True)
+        else:
+            self._finish(trial, Status.FAIL, r, error=_error_line(error), tb=text)
 
-    def _finish(self, trial, state: Status, r: TrialReport, values=None, error=None, tb=None) -> None:
+    def _finish(self, trial, state: Status, r: TrialReport, values=None, error=None, tb=None,
+                interrupted: bool = False) -> None:
         number = trial.config["number"]
         if number in self.told:
             return
@@ -330,14 +337,21 @@ class Recorder(tune.Callback):
             attrs["scores"] = r.scores
         if error:
             attrs["error"] = error
-        for k, v in attrs.items():
-            handle.set_user_attr(k, v)
+        if interrupted:
+            attrs[INTERRUPTED] = True
         if tb:
             out = trial_dir(self.run_dir, number)
             out.mkdir(parents=True, exist_ok=True)
             if not (out / ERROR_FILE).exists():  # the trainable writes the model's own traceback there
                 (out / ERROR_FILE).write_text(tb)
-        self.ostudy.tell(number, values if state == Status.COMPLETE else None, state=TrialState[state.value])
+        try:
+            for k, v in attrs.items():
+                handle.set_user_attr(k, v)
+            self.ostudy.tell(number, values if state == Status.COMPLETE else None, state=TrialState[state.value])
+        except optuna.exceptions.UpdateFinishedTrialError:
+            self.log(f"trial {number}: {state.value}, but the Optuna storage already has it finished (another "
+                     f"process wrote to this study); its files stay in {trial_dir(self.run_dir, number)}")
+            return
         df = write_results(self.run_dir, self.ostudy)
         shown = ", ".join(f"{o.metric}={r.scores[o.metric]:.4g}" for o in self.study.objectives
                           if r.kind == "final" and _is_number(r.scores.get(o.metric)))
@@ -351,6 +365,29 @@ class Recorder(tune.Callback):
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _trial_exception(trial) -> BaseException | None:
+    """The exception that ended a trial: Tune pickles it into the trial's local folder before it
+    calls the callbacks (its storage copy may not be there yet)."""
+    from ray import cloudpickle
+
+    path = trial.pickled_error_file
+    if path and Path(path).is_file():
+        try:
+            return cloudpickle.loads(Path(path).read_bytes())
+        except Exception:  # an exception that does not unpickle here: Tune's copy, or none
+            pass
+    return trial.get_pickled_error()
+
+
+def _process_died(error: BaseException | None) -> bool:
+    """Whether a trial ended because its process or node died (kill -9, out of memory), not by an
+    exception of its own (the trainable reports those itself; a task error wraps them)."""
+    import ray.exceptions as rx
+
+    died = (rx.RayActorError, rx.WorkerCrashedError, rx.NodeDiedError, rx.OutOfMemoryError, rx.LocalRayletDiedError)
+    return isinstance(error, died) and not isinstance(error, rx.RayTaskError)
 
 
 def _error_line(error: BaseException | None) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import fcntl
 import logging
 import os
 import shutil
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import sqlalchemy.exc
 import yaml
 
 from did_core.models import ModelSpec
@@ -37,8 +37,11 @@ from .environment import capture
 from .results import TABLE1_SCORES, best_configurations, comparison_table, format_params, write_results
 from .plan import Arm, Study, study_as_dict
 from .presets import load_study
-from .study_file import StudyError, find_study_file, list_studies
-from .run_folder import META_FILE, PARAM_PREFIX, REPORT_FILE, RUN_FILES, STUDY_FILE, RunMeta, Session, Status
+from .study_file import StudyError, list_studies, read_study_file
+from .locks import lock_run_folder, lock_storage
+from .local_ray import ray_session, stop_leftovers
+from .run_folder import (LOCK_FILE, PARAM_PREFIX, REPORT_FILE, STUDY_FILE, RunMeta, Session,
+                         Status, meta_of_same_study, not_a_run_folder)
 from .search import OptunaSearcher, Recorder, open_study, recover, remaining_trials, storage_url
 
 
@@ -62,25 +65,64 @@ def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path |
               report: bool = True, log=print) -> StudyRun:
     """Run (or continue) a study and return its tables. ``model`` replaces the registry lookup of
     the study's model (tests and benchmarks inject a toy model this way); ``report=False`` skips
-    report.html."""
+    report.html. Every refusal (:class:`StudyError`) comes before the run folder is written to."""
     t0 = time.time()
     study = load_study(name_or_path, preset, model=model)
     if storage:
         study.storage = storage
-    run_dir = Path(out or Path("runs") / study.run_name).resolve()
+    run_dir = run_folder_of(study, out)
+    if address is None and study.resources.cpus > (os.cpu_count() or 1):
+        raise StudyError(f"{study.source}: resources.cpus: {study.resources.cpus:g} CPUs per trial, but this "
+                         f"machine has {os.cpu_count()}")
+    created = not run_dir.exists()
     if fresh:
         _clear_run_dir(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock = _lock(run_dir)
     try:
-        return _run(study, run_dir, address, max_concurrent, dashboard, fresh, model, report, log, t0)
-    finally:
-        lock.close()
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StudyError(f"--out {run_dir}: cannot make the run folder ({e.strerror or e})") from None
+    try:
+        with lock_run_folder(run_dir):
+            _stop_leftovers(run_dir, log)
+            with lock_storage(storage_url(study, run_dir), study.run_name):
+                return _run(study, run_dir, address, max_concurrent, dashboard, fresh, model, report, log, t0)
+    except StudyError:
+        if created and {p.name for p in run_dir.iterdir()} <= {LOCK_FILE}:
+            shutil.rmtree(run_dir)  # refused before anything was written: leave no folder behind
+        raise
+
+
+def run_folder_of(study: Study, out: str | Path | None) -> Path:
+    """``--out``, or ``runs/<study>-<preset>``; a file there is refused."""
+    run_dir = Path(out or Path("runs") / study.run_name).resolve()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise StudyError(f"--out {run_dir}: a file, not a folder")
+    return run_dir
+
+
+def cleanup(run_dir: Path, log=print) -> list[int]:
+    """``--cleanup``: stop what a dead driver of ``run_dir`` left running (refused while a driver runs)."""
+    if not (run_dir / LOCK_FILE).exists():
+        raise StudyError(f"{run_dir}: not a run folder (no {LOCK_FILE})")
+    with lock_run_folder(run_dir):
+        return _stop_leftovers(run_dir, log) or []
+
+
+def _stop_leftovers(run_dir: Path, log) -> list[int]:
+    stopped = stop_leftovers(run_dir)
+    if stopped:
+        log(f"stopped {len(stopped)} process(es) a dead driver of this run folder left running: {stopped}")
+    return stopped
 
 
 def _run(study, run_dir, address, max_concurrent, dashboard, fresh, model, report, log, t0) -> StudyRun:
     url = storage_url(study, run_dir)
-    ostudy = open_study(study, run_dir, fresh=fresh)  # a different study is refused before anything is written
+    meta = _check_meta(run_dir, study, url, fresh, log)  # another study into this folder is refused
+    try:
+        ostudy = open_study(study, run_dir, fresh=fresh)  # a different version of the study is refused
+    except (ImportError, sqlalchemy.exc.SQLAlchemyError) as e:
+        raise StudyError(f"storage {url}: Optuna cannot open it ({type(e).__name__}: {e})") from None
+    # written only now that nothing refuses the run: the folder's study.yaml is what its results used
     (run_dir / STUDY_FILE).write_text(
         f"# {study.name} as run with preset {study.preset!r} (from {study.source})\n"
         + yaml.safe_dump(study_as_dict(study), sort_keys=False))
@@ -88,7 +130,7 @@ def _run(study, run_dir, address, max_concurrent, dashboard, fresh, model, repor
         log(f"trial {old} was interrupted by the previous run; its configuration is queued again")
     todo = remaining_trials(ostudy, study)
     done_before = len(write_results(run_dir, ostudy))
-    meta = _start_meta(run_dir, study, url)
+    meta = _start_meta(run_dir, study, url, meta)
     log(f"study {study.name!r}, preset {study.preset!r} (model {', '.join(study.models)}, budget {study.budget!r}, "
         f"{_steps_text(study)}): {study.planned_trials} trials planned, {done_before} already finished, "
         f"{todo} to run\nrun folder: {run_dir}")
@@ -110,6 +152,18 @@ def _run(study, run_dir, address, max_concurrent, dashboard, fresh, model, repor
                     interrupted=interrupted, wall_s=time.time() - t0)
 
 
+def _check_meta(run_dir: Path, study: Study, url: str, fresh: bool, log) -> RunMeta | None:
+    """The folder's meta.json (another study's folder is refused); a study that now plans more (or
+    fewer) trials, e.g. more seeds, is said."""
+    meta = None if fresh else meta_of_same_study(run_dir, study.run_name, url, own_storage=not study.storage)
+    if meta is not None and meta.planned_trials != study.planned_trials:
+        log(f"the study now plans {study.planned_trials} trials (this run folder planned {meta.planned_trials}, "
+            "e.g. another number of seeds): finished trials are kept, the plan is "
+            + ("extended" if study.planned_trials > meta.planned_trials else "reduced"))
+        meta.planned_trials = study.planned_trials
+    return meta
+
+
 def _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, model, meta, log) -> None:
     """One Ray Tune session over the remaining trials (a first Ctrl-C ends it early, gracefully)."""
     import ray
@@ -124,18 +178,7 @@ def _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, mode
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
-    started_ray = False
-    if not ray.is_initialized():
-        # without --address always a new local instance ("local"), never a cluster found on the machine
-        kw: dict[str, Any] = {"address": address} if address else {
-            "address": "local", "include_dashboard": dashboard, "dashboard_host": "127.0.0.1"}
-        ctx = ray.init(**kw, log_to_driver=False, configure_logging=True, logging_level="WARNING")
-        started_ray = True
-        if dashboard:
-            url = getattr(ctx, "dashboard_url", None)
-            log(f"Ray dashboard: http://{url} (bound to 127.0.0.1; from another machine use "
-                f"ssh -L 8265:127.0.0.1:8265 this-host)" if url else "Ray dashboard: not available")
-    try:
+    with ray_session(run_dir, address, dashboard, log):
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         res = study.resources
         max_cpu = max((n["Resources"].get("CPU", 0) for n in nodes), default=0)
@@ -181,10 +224,6 @@ def _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, mode
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
         )
         tuner.fit()
-        return False
-    finally:
-        if started_ray:
-            ray.shutdown()
 
 
 def _arm_base(study: Study, arm: Arm, run_dir: Path, cpus: float, gpus: float) -> dict[str, Any]:
@@ -273,10 +312,8 @@ def _build_report(run_dir: Path, log) -> None:
         log(f"report: could not be built ({type(e).__name__}: {e})")
 
 
-def _start_meta(run_dir: Path, study: Study, url: str) -> RunMeta:
-    if (run_dir / META_FILE).exists():
-        meta = RunMeta.read(run_dir)
-    else:
+def _start_meta(run_dir: Path, study: Study, url: str, meta: RunMeta | None) -> RunMeta:
+    if meta is None:
         meta = RunMeta(study=study.name, preset=study.preset, budget=study.budget, models=study.models,
                        kind=study.kind, source=study.source, storage=url, optuna_study=study.run_name,
                        steps=study.steps, eval_protocol=study.eval_protocol, final_protocol=study.final_protocol,
@@ -296,41 +333,26 @@ def _now() -> str:
     return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def _lock(run_dir: Path):
-    f = open(run_dir / ".lock", "w")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        f.close()
-        raise StudyError(f"{run_dir}: another process is running this study; wait for it or stop it") from None
-    f.write(str(os.getpid()))
-    f.flush()
-    return f
-
-
 def _clear_run_dir(run_dir: Path) -> None:
-    """``--fresh``: empty a run folder, refusing folders that do not look like one."""
+    """``--fresh``: empty a run folder; a folder that is not one is refused (``not_a_run_folder``)."""
+    why = not_a_run_folder(run_dir)
+    if why:
+        raise StudyError(f"--fresh: {why}; not deleting anything")
     if not run_dir.exists():
         return
-    entries = list(run_dir.iterdir())
-    if entries and not any((run_dir / f).exists() for f in RUN_FILES):
-        raise StudyError(f"--fresh: {run_dir} is not empty and does not look like a run folder; not deleting it")
-    lock = _lock(run_dir)
-    try:
-        for p in entries:
-            if p.name == ".lock":
-                continue
-            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-    finally:
-        lock.close()
+    with lock_run_folder(run_dir):
+        for p in run_dir.iterdir():
+            if p.name != LOCK_FILE:
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
 
 def _list(out=print) -> None:
     for name in list_studies():
         try:
-            raw = yaml.safe_load(find_study_file(name).read_text()) or {}
-        except (OSError, yaml.YAMLError):
+            raw, _, _ = read_study_file(name)
+        except StudyError:
             raw = {}
+        raw = raw if isinstance(raw, dict) else {}
         desc = str(raw.get("description", "")).strip().splitlines()
         presets = sorted({"smoke", "quick", "paper"} | set(raw.get("presets") or {}))
         out(f"{name:<16} {desc[0] if desc else ''}\n{'':<16} presets: {', '.join(presets)}")
@@ -348,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dashboard", action="store_true", help="start the Ray dashboard on 127.0.0.1")
     ap.add_argument("--fresh", action="store_true", help="delete what an earlier run left and start over")
     ap.add_argument("--storage", help="Optuna storage URL (default sqlite:///RUN_DIR/optuna.db)")
+    ap.add_argument("--cleanup", action="store_true",
+                    help="stop what a dead driver of the run folder left running (Ray's agents), then exit")
     args = ap.parse_args(argv)
     if args.list:
         _list()
@@ -357,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_concurrent is not None and args.max_concurrent < 1:
         ap.error("--max-concurrent must be >= 1")
     try:
+        if args.cleanup:
+            run_dir = run_folder_of(load_study(args.study, args.preset), args.out)
+            print(f"{run_dir}: stopped {len(cleanup(run_dir, log=lambda *a: None))} leftover process(es)")
+            return 0
         run = run_study(args.study, preset=args.preset, out=args.out, address=args.address,
                         max_concurrent=args.max_concurrent, dashboard=args.dashboard, fresh=args.fresh,
                         storage=args.storage)

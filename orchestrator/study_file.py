@@ -63,6 +63,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STUDIES_DIR = PROJECT_ROOT / "studies"
+MAX_FILE_BYTES = 256 * 1024  # the largest built-in study is a few kB
+MAX_DESCRIPTION = 10_000  # characters
 Scalar = Union[bool, int, float, str]
 
 
@@ -254,7 +256,7 @@ class PresetSection(_Strict):
 
 class StudyFile(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    description: str = ""
+    description: str = Field("", max_length=MAX_DESCRIPTION)
     kind: Literal["ablation", "search", "comparison"] | None = None
     model: str | None = None  # one model ...
     arms: dict[str, ArmFile] | None = None  # ... or several (a comparison), each with its own grid
@@ -317,15 +319,48 @@ def list_studies() -> list[str]:
     return sorted(p.stem for p in STUDIES_DIR.glob("*.yaml"))
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` without aliases (``*name``): a study file has no use for them, and
+    nested aliases expand a small file into gigabytes (a "billion laughs")."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, f"found the alias *{event.anchor}; a study file may not use "
+                                                          "anchors and aliases (write the value out)", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str, label: str) -> Any:
+    """Parse a study file's text (safe: plain data only, no aliases); raises :class:`StudyError`."""
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as e:
+        raise StudyError(f"{label}: not valid YAML: {e}") from None
+
+
+def read_text(path: Path, label: str) -> str:
+    """A study file's text: at most :data:`MAX_FILE_BYTES`, UTF-8; raises :class:`StudyError`."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise StudyError(f"{label}: cannot read it ({e.strerror or e})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise StudyError(f"{label}: larger than {MAX_FILE_BYTES // 1024} KiB; a study file is a few kB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise StudyError(f"{label}: line {line}: not UTF-8 text (byte {data[e.start]:#x} at offset {e.start})") from None
+
+
 def read_study_file(name_or_path: str | Path) -> tuple[Any, str, str]:
     """``(the parsed YAML, the file's label for errors, its text)``; raises :class:`StudyError`."""
     path = find_study_file(name_or_path)
     label = _label(path)
-    text = path.read_text()
-    try:
-        return yaml.safe_load(text), label, text
-    except yaml.YAMLError as e:
-        raise StudyError(f"{label}: not valid YAML: {e}") from None
+    text = read_text(path, label)
+    return load_yaml(text, label), label, text
 
 
 def validate(raw: Any, label: str = "<study>") -> StudyFile:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,9 @@ class Config(TrainConfig):
     fail_n: int = -1
     fail_seed: int = -1
     fail_x: float = -1.0
+    # the trial with this x kills its own process (SIGKILL, like an OOM kill) half way, unless it
+    # resumed from a checkpoint: a rerun of it finishes
+    die_x: float = -1.0
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": dict(steps=4, log_every=1, eval_every=2, final_protocol="fast"),
@@ -82,6 +87,8 @@ def train(config: Config, out_dir: str | Path | None = None, resume: bool = True
         time.sleep(config.sleep_s)
         if fails and step > config.steps // 2:
             raise TrainingDiverged(step, "toy", float("nan"))
+        if config.die_x == config.x and start == 0 and step > config.steps // 2:
+            os.kill(os.getpid(), signal.SIGKILL)
         if step % config.log_every == 0:
             yield Progress(step=step, losses={"toy": 1.0 / step, "resumed_at": float(start)}, images_per_sec=1.0)
         if config.eval_every and step % config.eval_every == 0 and step < config.steps:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .base import DatasetError, GroundTruthDataset
+from ..npz import check_npz_sizes
 from .files import READ_ERRORS, FileDataset, check_array, check_zip_magic, read_npz_bits, resolve_path
 
 FILENAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
@@ -118,6 +119,7 @@ class DSpritesFile(DSpritesFactors, FileDataset):
         super().__init__(resolve_path(path, FILENAME, self.name), device)
         try:
             check_zip_magic(self.path)
+            check_npz_sizes(self.path, DatasetError)  # a header may claim more than the file holds
             with np.load(self.path, allow_pickle=False) as npz:
                 missing = [k for k in ("imgs", "latents_classes", "latents_values") if k not in npz.files]
                 if missing:

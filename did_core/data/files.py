@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..npz import check_npz_sizes, npy_header
 from .base import DatasetError, GroundTruthDataset
 
 DATA_DIR_ENV = "DID_DATA_DIR"
 # What reading a damaged file can raise; each is turned into one DatasetError naming the file.
-READ_ERRORS = (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error)
+READ_ERRORS = (OSError, EOFError, KeyError, ValueError, MemoryError, zipfile.BadZipFile, zlib.error)
 
 
 def resolve_path(path: str | os.PathLike | None, filename: str, dataset: str) -> Path:
@@ -56,13 +57,9 @@ def read_npz_bits(path: Path, key: str, image_shape: tuple[int, int], chunk_rows
     Returns uint8 [n, H*W/8]; ``np.unpackbits(a[rows], axis=1)`` gives the pixels back. The full
     dSprites array (2.9 GB as uint8) is never held in memory: packed it takes 370 MB.
     """
-    fmt = np.lib.format
+    check_npz_sizes(path, DatasetError)  # before allocating what a header claims
     with zipfile.ZipFile(path) as zf, zf.open(key + ".npy") as f:
-        version = fmt.read_magic(f)
-        readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
-        if version not in readers:
-            raise DatasetError(f"{path}: {key!r} uses .npy format version {version}, expected 1.0 or 2.0")
-        shape, fortran, dtype = readers[version](f)
+        shape, fortran, dtype = npy_header(f, path, key, DatasetError)
         if len(shape) != 3 or tuple(shape[1:]) != image_shape:
             raise DatasetError(f"{path}: {key!r} has shape {shape}, expected (n, {image_shape[0]}, {image_shape[1]})")
         if dtype != np.uint8 or fortran:

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ..npz import check_npz_sizes
 from .evaluate import parse_metrics, scores_from_codes
 from .protocols import PROTOCOLS
 from .registry import code_metrics
@@ -32,9 +34,10 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
     if not file.is_file():
         raise MetricInputError(f"{path}: no such file")
     try:
+        check_npz_sizes(file, MetricInputError)  # a header may claim more than the file holds
         with np.load(file, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, MemoryError) as err:
         raise MetricInputError(f"{path}: not a readable .npz archive ({err})") from None
     for name in ("codes", "factors"):
         if name not in arrays:
@@ -72,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     note = "published protocol" if args.protocol == "dlib" else "monitoring profile, NOT comparable with dlib scores"
     print(f"protocol: {scores.protocol} ({note})", file=sys.stderr)
     if args.json:
-        print(json.dumps(dict(scores)))
+        # JSON has no Infinity or NaN: a score that is not finite is null (and said on stderr)
+        bad = sorted(k for k, v in scores.items() if not math.isfinite(v))
+        if bad:
+            print(f"not finite (too few rows?), written as null: {', '.join(bad)}", file=sys.stderr)
+        print(json.dumps({k: (v if math.isfinite(v) else None) for k, v in scores.items()}, allow_nan=False))
     else:
         for name, value in scores.items():
             print(f"{name:22s} {value:.6f}")

@@ -100,6 +100,11 @@ class TrainConfig:
             raise ConfigError.invalid(name, "data_source", f"must be 'procedural' or 'file', got {self.data_source!r}")
         if not 0.0 <= self.gpu_memory_fraction <= 1.0:
             raise ConfigError.invalid(name, "gpu_memory_fraction", f"must be in [0, 1], got {self.gpu_memory_fraction}")
+        from did_core.data import ALIASES, available_datasets  # late: the data package imports torch
+
+        if ALIASES.get(self.dataset, self.dataset) not in available_datasets():
+            raise ConfigError.invalid(name, "dataset", f"unknown dataset {self.dataset!r}; choose one of "
+                                                       f"{available_datasets()}")
         if not self.max_abs_loss > 0:
             raise ConfigError.invalid(name, "max_abs_loss", f"must be > 0, got {self.max_abs_loss}")
 
@@ -158,6 +163,13 @@ def _coerce(owner: str, name: str, value: Any, hint: Any) -> Any:
         if optional:
             return None
         raise ConfigError.invalid(owner, name, "None is not allowed")
+    if isinstance(value, (list, tuple, dict, set)) and base in (bool, int, float, str):
+        raise ConfigError.invalid(owner, name, f"{value!r} is not a valid {base.__name__} (a single value, "
+                                               f"not a {type(value).__name__})")
+    if isinstance(value, bool) and base in (int, float):  # YAML's true is not 1.0
+        raise ConfigError.invalid(owner, name, f"{value!r} is not a valid {base.__name__}")
+    if base is str and not isinstance(value, str):  # a number is not a name (device: 123)
+        raise ConfigError.invalid(owner, name, f"{value!r} is not a valid str (write it in quotes)")
     try:
         if base is bool:
             if isinstance(value, str):
@@ -166,6 +178,8 @@ def _coerce(owner: str, name: str, value: Any, hint: Any) -> Any:
                 if value.lower() in ("false", "0", "no"):
                     return False
                 raise ValueError(value)
+            if value not in (0, 1):
+                raise ValueError(value)
             return bool(value)
         if base is int:
             if isinstance(value, float) and not value.is_integer():
@@ -173,8 +187,6 @@ def _coerce(owner: str, name: str, value: Any, hint: Any) -> Any:
             return int(value)
         if base is float:
             return float(value)
-        if base is str:
-            return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError.invalid(owner, name, f"{value!r} is not a valid {getattr(base, '__name__', base)}") from None
     return value

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from did_core.atomic import atomic_path
 
-from ..run_folder import REPORT_FILE, TRAVERSAL_FILE, Status, trial_dir
+from ..run_folder import REPORT_FILE, TRAVERSAL_FILE, Status, held, trial_dir
 from .comparison import comparison_sections
 from .data import RunData, load_run
 from .diagnostics import diagnostics_section
@@ -187,7 +187,7 @@ def _traversal_section(page: Page, run: RunData) -> None:
         caption = f"trial {trial} ({why}): {config_label(row, run.params)}, seed {row.get('seed', '?')}"
         if run.objectives:
             caption += f", {run.objectives[0][0]} = {_fmt(row.get(run.objectives[0][0]))}"
-        blocks.append(image(png, caption, thumb=trial != best) if png.exists() else f'<div class="note">{esc(caption)}: no traversal.png</div>')
+        blocks.append(image(png, caption, thumb=trial != best) if held(run.run_dir, png) else f'<div class="note">{esc(caption)}: no traversal.png</div>')
     intro = ('<p class="muted">Each row moves one latent dimension across its range with the others fixed: a '
              "disentangled model changes one factor of the image per row.</p>")
     gallery = f'<div class="gallery">{"".join(blocks)}</div>' if blocks else '<p class="muted">No finished trial.</p>'
@@ -209,28 +209,17 @@ def _failed_section(page: Page, run: RunData) -> None:
 
 
 def _study_section(page: Page, run: RunData) -> None:
+    """The run folder's study.yaml. The study file it names (``meta.source``) is never read: a
+    report embeds only what the run folder holds (a folder handed over could name any local file)."""
     if not run.study_text:
         page.section("Study file", '<p class="muted">study.yaml is missing from the run folder.</p>')
         return
     source = run.meta.source if run.meta else None
-    source_path = _find_source(run, source)
-    target = source_path or run.run_dir / "study.yaml"
-    rerun = f"python -m orchestrator.study {target} --preset {run.preset}"
+    rerun = f"python -m orchestrator.study {source or run.run_dir / 'study.yaml'} --preset {run.preset}"
     blocks = [f"<p>To rerun: <code>{esc(rerun)}</code></p>"]
-    if source_path is not None:
-        blocks.append(f"<h3>{esc(source)} (the study file, as it read when this report was built)</h3>"
-                      f"<pre>{esc(source_path.read_text())}</pre>")
-    elif source:
-        blocks.append(f'<div class="note">The study file {esc(source)} is not there any more; the study as run is '
-                      "below.</div>")
-    blocks.append(f"<h3>study.yaml in the run folder (the study as run{', preset applied' if source else ''})</h3>"
+    blocks.append(f"<h3>study.yaml in the run folder (the study as run{', from ' + esc(source) + ', preset applied' if source else ''})</h3>"
                   f"<pre>{esc(run.study_text)}</pre>")
     page.section("Study file", *blocks)
-
-
-def _find_source(run: RunData, source) -> Path | None:
-    if not source:
-        return None
     root = Path(__file__).resolve().parent.parent
     for p in (Path(source), Path.cwd() / source, root / source):
         if p.is_file():

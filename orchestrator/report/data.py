@@ -22,7 +22,7 @@ import pandas as pd
 
 from did_core.metrics import directions
 
-from ..run_folder import (CURVE_COLUMNS, CURVES_FILE, LEAD_COLUMNS, META_FILE, OPTUNA_DB, PARAM_PREFIX,
+from ..run_folder import (held, CURVE_COLUMNS, CURVES_FILE, LEAD_COLUMNS, META_FILE, OPTUNA_DB, PARAM_PREFIX,
                           RESULTS_FILE, STUDY_FILE, TRAIL_COLUMNS, RunMeta, Status, is_in_training)
 
 
@@ -71,8 +71,10 @@ def load_run(run_dir: str | Path) -> RunData:
         raise ReportError(f"{run_dir} is a file, not a run folder")
     run = RunData(run_dir=run_dir)
     path = run_dir / STUDY_FILE
-    if path.exists():
-        run.study_text = path.read_text()
+    if path.exists() and not held(run_dir, path):
+        run.problems.append(f"{STUDY_FILE}: links out of the run folder; a report embeds only what the folder holds")
+    elif path.exists():
+        run.study_text = path.read_text(errors="replace")
     else:
         run.problems.append(f"{STUDY_FILE}: missing, so the report cannot say how the study was defined")
     _read_meta(run)

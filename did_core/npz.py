@@ -1,0 +1,43 @@
+"""Reading .npz archives without trusting them: an ``.npy`` header is checked against the bytes
+its member holds before anything is allocated (a header may claim 10^9 images in a 1 kB file).
+
+Example:
+    >>> check_npz_sizes(Path("codes.npz"), error=MetricInputError)
+    >>> with zipfile.ZipFile(path) as zf, zf.open("imgs.npy") as f:
+    ...     shape, fortran, dtype = npy_header(f, path, "imgs", ValueError)
+"""
+from __future__ import annotations
+
+import math
+import zipfile
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+
+def npy_header(f: IO[bytes], path: Path, key: str, error: type[Exception]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """``(shape, fortran_order, dtype)`` of the .npy stream ``f`` (positioned at its start)."""
+    fmt = np.lib.format
+    version = fmt.read_magic(f)
+    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+    if version not in readers:
+        raise error(f"{path}: {key!r} uses .npy format version {version}, expected 1.0 or 2.0")
+    return readers[version](f)
+
+
+def check_npz_sizes(path: Path, error: type[Exception]) -> None:
+    """``error`` unless every numeric .npy member holds at least the bytes its header claims."""
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            key = info.filename.removesuffix(".npy")
+            with zf.open(info) as f:
+                shape, _, dtype = npy_header(f, path, key, error)
+            if dtype.hasobject:
+                continue  # pickled objects: never read (allow_pickle=False), so never allocated
+            claimed = math.prod(shape) * dtype.itemsize
+            if claimed > info.file_size:
+                raise error(f"{path}: {key!r}: its header claims shape {tuple(shape)} ({claimed:,} bytes), but the "
+                            f"archive holds {info.file_size:,} bytes for it; the file is corrupt")

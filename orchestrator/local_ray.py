@@ -1,0 +1,172 @@
+"""The Ray instance a study runs on, and what a dead driver of a run folder left of it.
+
+Without ``--address`` a study starts a private local instance (``address="local"``, never a
+cluster found on the machine):
+
+- Ray's token authentication stays on (Ray's default; a warning when ``RAY_AUTH_MODE=disabled``);
+- no metrics: ``enable_metrics_collection`` is off (the agents' exporter), and the autoscaler's and
+  the dashboard's Prometheus servers, which Ray starts on fixed ports with no switch, are given an
+  invalid port (:data:`NO_METRICS_ENV`), so they fail to start (Ray logs that and goes on): no
+  port answers ``/metrics``;
+- the dashboard only with ``--dashboard``, and then on 127.0.0.1.
+- Ray 2.60 has no option to bind its GCS, raylet and worker gRPC servers to one interface:
+  they listen on every interface and refuse a caller without the instance's token.
+
+Every process of the instance (GCS, raylet, agents, workers) inherits ``DID_ORCHESTRATOR_RUN=<tag>``,
+a tag of the run folder; and once it has started, the driver writes the processes it started (id
+and start time) to ``RUN_DIR/ray/processes.json`` (Ray's agents rename themselves, which can wipe
+the environment others see). A driver killed with SIGKILL cannot stop them, and Ray's agents
+outlive it; the next driver of the same run folder (holding its lock, so no live driver uses
+them), or ``python -m orchestrator.study ... --cleanup``, stops the processes with the folder's
+tag or in that list (same id, same start time), and only those (:func:`stop_leftovers`; Linux:
+it reads ``/proc``).
+
+Example:
+    >>> with ray_session(run_dir, address=None, dashboard=False, log=print):
+    ...     tuner.fit()
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from .run_folder import RAY_DIR, write_json
+
+TAG_VAR = "DID_ORCHESTRATOR_RUN"
+PROCESSES_FILE = Path(RAY_DIR) / "processes.json"  # in the run folder
+SYSTEM_CONFIG = {"enable_metrics_collection": False}
+NO_METRICS_ENV = {"AUTOSCALER_METRIC_PORT": "-1", "DASHBOARD_METRIC_PORT": "-1"}
+
+
+def run_tag(run_dir: str | Path) -> str:
+    return hashlib.sha256(str(Path(run_dir).resolve()).encode()).hexdigest()[:24]
+
+
+def local_init_kwargs(dashboard: bool) -> dict[str, Any]:
+    """``ray.init`` arguments of a private local instance."""
+    return {"address": "local", "include_dashboard": dashboard, "dashboard_host": "127.0.0.1",
+            "_system_config": dict(SYSTEM_CONFIG)}
+
+
+@contextmanager
+def ray_session(run_dir: Path, address: str | None, dashboard: bool, log) -> Iterator[None]:
+    """Ray for one study session: the cluster at ``address``, or a private local instance tagged
+    with the run folder; shut down at the end (unless Ray was running in this process already)."""
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    common = {"log_to_driver": False, "configure_logging": True, "logging_level": "WARNING"}
+    if address:
+        ray.init(address=address, **common)
+    else:
+        if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
+            log("WARNING: RAY_AUTH_MODE=disabled: the local Ray instance accepts callers without a token")
+        # inherited by every process Ray starts, not kept in this one
+        before = set(_processes())
+        with _environ({TAG_VAR: run_tag(run_dir), **NO_METRICS_ENV}):
+            ctx = ray.init(**local_init_kwargs(dashboard), **common)
+        _record_processes(run_dir, before)
+        if dashboard:
+            url = getattr(ctx, "dashboard_url", None)
+            log(f"Ray dashboard: http://{url} (bound to 127.0.0.1; from another machine use "
+                f"ssh -L 8265:127.0.0.1:8265 this-host)" if url else "Ray dashboard: not available")
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """``{pid: (parent pid, start time)}`` of every process (``/proc/<pid>/stat``)."""
+    out = {}
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            out[int(entry.name)] = (int(fields[1]), fields[19])
+    return out
+
+
+def _record_processes(run_dir: Path, before: set[int]) -> None:
+    """Write the processes ``ray.init`` started (descendants of this process that were not there
+    ``before``) to :data:`PROCESSES_FILE`."""
+    table, mine, todo = _processes(), [], [os.getpid()]
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in before:
+                mine.append([child, table[child][1]])
+            todo.append(child)
+    write_json(Path(run_dir) / PROCESSES_FILE, mine)
+
+
+def tagged_processes(run_dir: str | Path) -> list[int]:
+    """The processes of this user that carry the run folder's tag or that its last driver listed
+    (not this process)."""
+    want = f"{TAG_VAR}={run_tag(run_dir)}".encode()
+    table = _processes()
+    try:
+        listed = {int(pid): started for pid, started in json.loads((Path(run_dir) / PROCESSES_FILE).read_text())}
+    except (OSError, ValueError, TypeError):
+        listed = {}
+    pids = []
+    for pid, (_, started) in table.items():
+        if pid == os.getpid():
+            continue
+        if listed.get(pid) == started:
+            pids.append(pid)
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:  # gone, or another user's
+            continue
+        if want in environ.split(b"\0"):
+            pids.append(pid)
+    return sorted(pids)
+
+
+def stop_leftovers(run_dir: str | Path, grace_s: float = 5.0) -> list[int]:
+    """Stop what a dead driver of ``run_dir`` left running (the caller holds the folder's lock):
+    SIGTERM, then SIGKILL after ``grace_s``; a process one of them starts meanwhile (a raylet
+    starting a worker) is stopped too. Returns the process ids it found."""
+    found: set[int] = set()
+    deadline = time.time() + grace_s
+    while (alive := set(tagged_processes(run_dir))) and time.time() < deadline + grace_s:
+        for pid in alive - found:
+            _signal(pid, signal.SIGTERM)
+        found |= alive
+        if time.time() > deadline:
+            for pid in alive:
+                _signal(pid, signal.SIGKILL)
+        time.sleep(0.2)
+    return sorted(found)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,22 @@
+"""``python tests/toy_cli.py ARGS``: the study CLI (``orchestrator.study.main``) on a study of
+``model: toy``: the toy model is registered for the study file, and handed to the trials (Ray's
+workers import it from tests/, which conftest puts on PYTHONPATH)."""
+from __future__ import annotations
+
+import functools
+import sys
+
+
+def register_toy() -> None:
+    from did_core.models import _MODULES
+
+    _MODULES.setdefault("toy", "toy")
+
+
+if __name__ == "__main__":
+    register_toy()
+    from orchestrator import study
+    from toy import TOY
+
+    study.run_study = functools.partial(study.run_study, model=TOY)
+    sys.exit(study.main(sys.argv[1:]))
