@@ -132,3 +132,13 @@ def test_the_published_settings_are_the_defaults():
         assert get_model(name).config_cls.from_preset("paper").steps == 300_000
     fv = get_model("factor_vae").config_cls()
     assert (fv.disc_lr, fv.disc_beta1, fv.disc_beta2, fv.disc_hidden, fv.disc_layers) == (1e-4, 0.5, 0.9, 1000, 6)
+
+
+def test_a_vae_on_a_dataset_of_another_image_size_is_one_error_naming_the_field():
+    from did_core.models import ConfigError, get_model
+
+    spec = get_model("beta_vae")
+    with pytest.raises(ConfigError, match=r"Config\.dataset: the published VAE nets take 64x64 images; "
+                                          r"'squares' has 32x32") as e:
+        list(spec.train(spec.config_cls.from_preset("smoke", dataset="squares")))
+    assert e.value.field == "dataset"

@@ -77,6 +77,9 @@ def train_vae(cfg: VAEConfig, out_dir: str | Path | None, resume: bool, objectiv
     seeds torch, checkpointed with the rest)."""
     run = Run(cfg, out_dir, resume)
     channels = run.dataset.num_channels
+    if run.dataset.image_size != 64:  # the published study's nets are for 64x64 images only
+        raise ConfigError.invalid(type(cfg).__name__, "dataset", f"the published VAE nets take 64x64 images; "
+                                  f"{cfg.dataset!r} has {run.dataset.image_size}x{run.dataset.image_size}")
     enc = run.prepare(Encoder(channels, cfg.latent_dim))
     dec = run.prepare(Decoder(channels, cfg.latent_dim))
     nets = {"encoder": enc, "decoder": dec}
