@@ -1,8 +1,8 @@
 """The report's "Shortcut diagnostics" section, for studies of models that record them (DiD).
 
 One row per finished trial, ranked by the first objective: H's moved-axis accuracy and E's error on
-G's images as they are and degraded, the distance of G's samples from the nearest real image against
-the floor of real images, and the plain-language flags of
+G's images as they are and degraded, the distances from G's samples to the nearest real image and from
+real images to the nearest sample, each against the floor of real images, and the plain-language flags of
 :func:`did_core.models.did.diagnostics.shortcut_flags`. A box above the table says when a trial
 near the top met its objectives through a shortcut.
 
@@ -70,8 +70,9 @@ def diagnostics_section(page: Page, run: RunData) -> None:
              "H's moved-axis accuracy and E's squared error per latent on G's images, raw → degraded "
              "(binarised for a binary dataset, else 8 grey levels): a skill that dies when the images are "
              "degraded was met through sub-visible detail. Realism: mean distance in pixels from G's "
-             "degraded samples to the nearest of 2,048 real images, beside the same for real images (the "
-             "floor). Final evaluation of each trial, ranked by the first objective.</p>")
+             "degraded samples to the nearest of 2,048 real images (unrealistic marks), and from 256 real "
+             "images to the nearest of 256 samples (data G does not draw), each beside the same for real "
+             "images (the floor). Final evaluation of each trial, ranked by the first objective.</p>")
     box = ""
     if flagged_top:
         box = (f'<div class="bad">Among the {TOP} best trials, {len(flagged_top)} met their objectives through a '
