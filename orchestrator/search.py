@@ -33,6 +33,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.distributions import (BaseDistribution, CategoricalDistribution, FloatDistribution,
                                   IntDistribution)
@@ -52,8 +53,13 @@ def storage_url(study: Study, run_dir: Path) -> str:
     return study.storage or f"sqlite:///{(run_dir / 'optuna.db').resolve()}"
 
 
-def make_sampler(study: Study) -> optuna.samplers.BaseSampler:
+def make_sampler(study: Study, resumed_after: int = 0) -> optuna.samplers.BaseSampler:
+    """The study's sampler. A study resumed after ``resumed_after`` trials gets a seed derived from
+    (seed, that count): seeded as at its first start, it would propose its first configurations
+    again. Each resume is as reproducible as the first start."""
     seed = study.sampler_seed
+    if resumed_after:
+        seed = int(np.random.SeedSequence([seed, resumed_after]).generate_state(1)[0])
     if study.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed)  # Optuna 5: multivariate, constant liar
     if study.sampler == "cmaes":
@@ -115,6 +121,9 @@ def open_study(study: Study, run_dir: Path, fresh: bool = False) -> optuna.Study
             pass
     ostudy = optuna.create_study(study_name=study.run_name, storage=url, sampler=make_sampler(study),
                                  directions=[o.direction for o in study.objectives], load_if_exists=True)
+    before = len(ostudy.get_trials(deepcopy=False))
+    if before:
+        ostudy.sampler = make_sampler(study, resumed_after=before)
     spec = json.loads(json.dumps(spec_of(study), default=str))
     old = ostudy.user_attrs.get("spec")
     if old is None:

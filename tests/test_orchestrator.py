@@ -122,3 +122,35 @@ def test_several_objectives_and_early_stopping(tmp_path):
     study = optuna.load_study(study_name="toy-smoke", storage=f"sqlite:///{tmp_path / 'run' / 'optuna.db'}")
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     assert study.trials[0].values == pytest.approx([df.iloc[0]["mig"], df.iloc[0]["dci_disentanglement"]])
+
+
+def test_a_resumed_seeded_search_does_not_propose_its_first_configurations_again(tmp_path):
+    """A seeded sampler made anew on resume would replay its first proposals (seen: a resumed TPE
+    search repeated trials 0 and 1); the resumed sampler's seed also depends on the trials done."""
+    from orchestrator.presets import parse_study
+    from orchestrator.search import distributions, open_study
+    from toy import TOY
+
+    raw = {"name": "resume_tpe", "model": "toy", "seeds": 1, "objectives": [{"metric": "mig"}],
+           "search": {"sampler": "tpe", "n_trials": 5, "seed": 3,
+                      "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}}}
+    study = parse_study(raw, "smoke", model=TOY, label="resume_tpe.yaml")
+
+    def first_proposals(run_dir, n):
+        ostudy = open_study(study, run_dir)
+        out = []
+        for _ in range(n):
+            trial = ostudy.ask(distributions(study))
+            ostudy.tell(trial, 0.5)
+            out.append(trial.params["x"])
+        return out
+
+    run_a, run_b = tmp_path / "a", tmp_path / "b"
+    run_a.mkdir(), run_b.mkdir()
+    fresh = first_proposals(run_a, 2)
+    assert first_proposals(run_b, 2) == fresh  # a fresh start is reproducible
+    resumed = first_proposals(run_a, 2)  # the same storage, opened again after 2 trials
+    assert not set(resumed) & set(fresh)
+    again = tmp_path / "c"
+    again.mkdir()
+    assert first_proposals(again, 2) == fresh and first_proposals(again, 2) == resumed  # so is a resume
