@@ -11,6 +11,7 @@ Example:
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -26,16 +27,24 @@ TOP = 5  # a flag among this many best trials gets the warning box
 MAX_ROWS = 40
 
 
-def _pixels(run: RunData, trial: int) -> int | None:
-    """Values per image of the trial's dataset (for the realism flag's margin), from its config.json."""
+def _dataset_of(run: RunData, trial: int) -> str | None:
+    """The trial's dataset, from its config.json."""
+    try:
+        return json.loads((trial_dir(run.run_dir, trial) / CONFIG).read_text())["dataset"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def _pixels(dataset: str | None) -> int | None:
+    """Values per image of ``dataset`` (for the realism flag's margin); built once per name."""
     from did_core.data import get_dataset
 
     try:
-        name = json.loads((trial_dir(run.run_dir, trial) / CONFIG).read_text())["dataset"]
-        ds = get_dataset(name)  # the procedural source: no file needed for the image size
-    except (OSError, ValueError, KeyError):
+        ds = get_dataset(dataset) if dataset else None  # the procedural source: no file needed
+    except ValueError:
         return None
-    return ds.num_channels * ds.image_size ** 2
+    return ds.num_channels * ds.image_size ** 2 if ds else None
 
 
 def _num(x, digits: int = 3) -> str:
@@ -54,7 +63,7 @@ def diagnostics_section(page: Page, run: RunData) -> None:
     rows, flagged_top = [], []
     for rank, (_, r) in enumerate(done.iterrows()):
         values = {k: float(r[k]) for k in DIAGNOSTICS if k in r and r[k] == r[k]}
-        flags = shortcut_flags(values, _pixels(run, int(r["trial"])))
+        flags = shortcut_flags(values, _pixels(_dataset_of(run, int(r["trial"]))))
         if flags and rank < TOP:
             flagged_top.append(int(r["trial"]))
         if rank < MAX_ROWS:

@@ -39,13 +39,14 @@ from .views import degrade
 N_BASES = 64  # base codes for H's and E's skill; each moved once along every compared axis
 N_SAMPLES = 256  # G samples (and fresh real images) for the realism distances
 N_REFERENCE = 2048  # real images they are compared with
-DIAGNOSTICS = ("h_acc_raw", "h_acc_degraded", "h_acc_chance", "e_mse_raw", "e_mse_degraded",
-               "nn_dist_fake", "nn_dist_real", "nn_cover_fake", "nn_cover_real")
-# registered as scores the model provides, so that tables and objectives know their directions
-register(Metric("did_shortcuts", {"h_acc_raw": "maximize", "h_acc_degraded": "maximize", "h_acc_chance": "maximize",
-                                  "e_mse_raw": "minimize", "e_mse_degraded": "minimize",
-                                  "nn_dist_fake": "minimize", "nn_dist_real": "minimize",
-                                  "nn_cover_fake": "minimize", "nn_cover_real": "minimize"}, MODEL))
+# each diagnostic and its direction, registered as scores the model provides, so that tables and
+# objectives know their directions
+DIRECTIONS = {"h_acc_raw": "maximize", "h_acc_degraded": "maximize", "h_acc_chance": "maximize",
+              "e_mse_raw": "minimize", "e_mse_degraded": "minimize",
+              "nn_dist_fake": "minimize", "nn_dist_real": "minimize",
+              "nn_cover_fake": "minimize", "nn_cover_real": "minimize"}
+DIAGNOSTICS = tuple(DIRECTIONS)
+register(Metric("did_shortcuts", DIRECTIONS, MODEL))
 # shortcut_flags' thresholds
 H_SKILL_KEPT = 0.5  # H keeps less than half its above-chance accuracy on degraded images
 E_ERROR_RATIO, E_ERROR_MARGIN = 2.0, 0.05  # E's degraded error above 2x its raw error + 0.05
