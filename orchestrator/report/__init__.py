@@ -28,7 +28,7 @@ from .data import RunData, load_run
 from .diagnostics import diagnostics_section
 from .figures import IMPORTANCE_EVALUATOR, MAX_CURVE_POINTS, ablation_figure, curve_figures, search_figures
 from .header import header_table
-from .html import Page, Raw, esc, image, table
+from .html import Page, Raw, esc, fmt, image, table
 from .stats import (ablation_default, ablation_tests, best_trial, config_label, leaderboard,
                            trial_counts, with_config)
 
@@ -69,12 +69,6 @@ def write_report(run: RunData, out: str | Path | None = None) -> Path:
     return out
 
 
-def _fmt(x, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
-
-
 def _notes(run: RunData, counts: dict[str, int]) -> str:
     notes = []
     if run.results.empty:
@@ -95,9 +89,9 @@ def _leaderboard_html(run: RunData, board) -> str:
                                                 for s in run.scores], "trials"]
     rows = []
     for _, r in board.head(MAX_LEADERBOARD).iterrows():
-        scores = [_fmt(r[f"{s} mean"]) + (f" ± {_fmt(r[f'{s} std'], 2)}" if r[f"{s} std"] == r[f"{s} std"] else "")
+        scores = [fmt(r[f"{s} mean"]) + (f" ± {fmt(r[f'{s} std'], 2)}" if r[f"{s} std"] == r[f"{s} std"] else "")
                   for s in run.scores]
-        rows.append([int(r["rank"]), *[_fmt(r[p]) for p in run.params], int(r["seeds"]), *scores, r["trials"]])
+        rows.append([int(r["rank"]), *[fmt(r[p]) for p in run.params], int(r["seeds"]), *scores, r["trials"]])
     ranked = f"ranked by {objective[0]} ({objective[1]}), " if objective else ""
     caption = (f'<p class="muted">One row per configuration, {ranked}each score the mean ± standard deviation '
                "over seeds (finished trials only; no ± where one seed finished). ★ = the objective.</p>")
@@ -186,7 +180,7 @@ def _traversal_section(page: Page, run: RunData) -> None:
         row = run.results[run.results["trial"] == trial].iloc[0]
         caption = f"trial {trial} ({why}): {config_label(row, run.params)}, seed {row.get('seed', '?')}"
         if run.objectives:
-            caption += f", {run.objectives[0][0]} = {_fmt(row.get(run.objectives[0][0]))}"
+            caption += f", {run.objectives[0][0]} = {fmt(row.get(run.objectives[0][0]))}"
         blocks.append(image(png, caption, thumb=trial != best) if held(run.run_dir, png) else f'<div class="note">{esc(caption)}: no traversal.png</div>')
     intro = ('<p class="muted">Each row moves one latent dimension across its range with the others fixed: a '
              "disentangled model changes one factor of the image per row.</p>")

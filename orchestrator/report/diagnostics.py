@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 
 from did_core.models.did.diagnostics import DIAGNOSTICS, shortcut_flags
 from did_core.training import CONFIG
 
 from ..run_folder import trial_dir
 from .data import RunData
-from .html import Page, table
+from .html import Page, fmt, table
 from .stats import config_label
 
 TOP = 5  # a flag among this many best trials gets the warning box
@@ -47,8 +46,8 @@ def _pixels(dataset: str | None) -> int | None:
     return ds.num_channels * ds.image_size ** 2 if ds else None
 
 
-def _num(x, digits: int = 3) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}g}"
+def _n(x) -> str:
+    return fmt(x, 3)
 
 
 def diagnostics_section(page: Page, run: RunData) -> None:
@@ -68,12 +67,12 @@ def diagnostics_section(page: Page, run: RunData) -> None:
             flagged_top.append(int(r["trial"]))
         if rank < MAX_ROWS:
             rows.append([int(r["trial"]), config_label(r, run.params), int(r["seed"]),
-                         _num(r.get(objective)) if objective else "–",
-                         f"{_num(values.get('h_acc_raw'))} → {_num(values.get('h_acc_degraded'))} "
-                         f"(chance {_num(values.get('h_acc_chance'))})",
-                         f"{_num(values.get('e_mse_raw'))} → {_num(values.get('e_mse_degraded'))}",
-                         f"{_num(values.get('nn_dist_fake'))} (real {_num(values.get('nn_dist_real'))})",
-                         f"{_num(values.get('nn_cover_fake'))} (real {_num(values.get('nn_cover_real'))})",
+                         _n(r.get(objective)) if objective else "–",
+                         f"{_n(values.get('h_acc_raw'))} → {_n(values.get('h_acc_degraded'))} "
+                         f"(chance {_n(values.get('h_acc_chance'))})",
+                         f"{_n(values.get('e_mse_raw'))} → {_n(values.get('e_mse_degraded'))}",
+                         f"{_n(values.get('nn_dist_fake'))} (real {_n(values.get('nn_dist_real'))})",
+                         f"{_n(values.get('nn_cover_fake'))} (real {_n(values.get('nn_cover_real'))})",
                          "; ".join(flags) or "none"])
     intro = ('<p class="muted">Does the model meet its objectives through what a real image can show? '
              "H's moved-axis accuracy and E's squared error per latent on G's images, raw → degraded "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -56,6 +57,13 @@ function __reportCheck() {
 }
 window.addEventListener('load', function () { setTimeout(__reportCheck, 300); });
 </script>"""
+
+
+def fmt(x, digits: int = 4) -> str:
+    """A number for a table cell: floats to ``digits`` significant digits, a missing value as –."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
 
 
 def esc(x) -> str:
