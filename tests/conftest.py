@@ -15,6 +15,10 @@ import pytest
 import yaml
 
 TESTS = Path(__file__).resolve().parent
+# Ray reads its auth mode once per process, when it is first imported: a test that joins a cluster
+# started by `ray start` (token auth) must find it set before any test file imports ray. Ray 2.60's
+# own default for a local ray.init() is the same, so the other tests see no change.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
 os.environ["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(TESTS.parent), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 # x = 0.3 scores best (toy mig = 1 - (x - 0.3)^2 - ...); the trial x = 0.9, seed 1 diverges
