@@ -18,6 +18,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -111,8 +112,17 @@ class PostgresServer:
             cmd = ("runuser", "-u", self.user, "--", *cmd)
         return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
+    pid: int = 0  # the postmaster's
+
     def stop(self) -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        """``pg_ctl stop``; should that fail (its data folder gone), SIGQUIT to the postmaster."""
+        try:
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        except subprocess.CalledProcessError:
+            try:
+                os.kill(self.pid, signal.SIGQUIT)
+            except ProcessLookupError:
+                pass
 
 
 def start_postgres(folder: Path) -> PostgresServer:
@@ -138,4 +148,5 @@ def start_postgres(folder: Path) -> PostgresServer:
     options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={folder} -c fsync=off"
     server._run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-o", options,
                 "-w", "-t", "60", "start")
+    server.pid = int((data / "postmaster.pid").read_text().split()[0])
     return server

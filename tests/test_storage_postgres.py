@@ -105,7 +105,7 @@ def _study_names(port: int, timeout: float = 60) -> set[str]:
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as r:
-                return {s["study_name"] for s in json.loads(r.read())["studies"]}
+                return {s["study_name"] for s in json.loads(r.read())["study_summaries"]}
         except OSError:
             if time.time() > deadline:
                 raise
