@@ -153,8 +153,11 @@ class RunStorage:
         """Download every file below ``rel`` into ``local`` but those named in ``skip``; how many."""
         n = 0
         for f in self.files(rel):
-            if f.rsplit("/", 1)[-1] not in skip:
-                n += self.get_file(f, local / f[len(rel) + 1:])
+            name = f[len(rel) + 1:]
+            if any(part in ("", ".", "..") for part in name.split("/")):  # never a path out of ``local``
+                raise StudyError(f"{self.shown}: refusing the object {f!r} (a path out of the run folder)")
+            if name.rsplit("/", 1)[-1] not in skip:
+                n += self.get_file(f, local / name)
         return n
 
     # ---- the driver's side -------------------------------------------------------------------
