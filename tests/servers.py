@@ -58,7 +58,8 @@ class S3Server:
         import boto3
 
         pages = boto3.client("s3", endpoint_url=self.endpoint).get_paginator("list_objects_v2")
-        return [o["Key"] for page in pages.paginate(Bucket=bucket, Prefix=prefix) for o in page.get("Contents", [])]
+        return [o["Key"] for page in pages.paginate(Bucket=bucket, Prefix=prefix) for o in page.get("Contents", [])
+                if not o["Key"].endswith("/")]  # pyarrow's folder markers
 
     def stop(self) -> None:
         self.proc.terminate()
