@@ -18,10 +18,11 @@ The model checkpoints into the trial folder (:class:`~orchestrator.trial_folder.
 the run folder's ``trials/<n>/``, or a scratch folder on the trial's node uploaded to a run folder
 at a URI at each checkpoint and at the end), and a trial re-queued after an interruption
 continues from its predecessor's checkpoint, on any node. A node that cannot reach the run
-folder fails the trial at start (``RunFolderUnreachable``, naming the node and the path). When the study allows Ray Tune to retry a trial whose
-process died (``retries > 0``), each eval also hands Tune the checkpoint
-(``tune.Checkpoint``), and a retry, on any node, starts from ``tune.get_checkpoint()``. Without
-retries Tune would never read them, and copying them would cost time and disk.
+folder fails the trial at start (``RunFolderUnreachable``, naming the node and the path). When
+the study allows Ray Tune to retry a trial whose process died (``retries > 0``), each eval also
+hands Tune the checkpoint (``tune.Checkpoint``), and a retry, on any node, starts from
+``tune.get_checkpoint()``. Without retries Tune would never read them, and copying them would
+cost time and disk.
 
 Every report also carries ``step``, ``node`` (the Ray node id), ``host`` and ``started``.
 

@@ -35,6 +35,7 @@ class TrialFolder:
     run_dir: Path  # the driver's run folder (its local cache when the run folder is a URI)
     number: int
     remote: RunStorage | None = None
+    synced: bool = False  # everything uploaded since the model last wrote
 
     @property
     def rel(self) -> str:
@@ -76,12 +77,14 @@ class TrialFolder:
         """Upload the folder's files (``only`` these names) to the run folder's URI; nothing for a local one."""
         if self.remote is not None:
             self.remote.put_dir(self.out, self.rel, only)
+            self.synced = only is None
 
     def close(self) -> None:
         """Upload everything and remove the scratch folder (a local run folder's is kept, of course)."""
         if self.remote is not None:
             try:
-                self.sync()
+                if not self.synced:
+                    self.sync()
             finally:
                 shutil.rmtree(self.out, ignore_errors=True)
 
