@@ -158,6 +158,24 @@ def test_a_local_out_the_worker_does_not_see_is_refused_before_anything_starts(s
     assert (out / "results.csv").read_text() == "trial\n0\n"
 
 
+def test_past_the_check_a_worker_trial_fails_at_start_naming_node_and_path(split_cluster, tmp_path, monkeypatch):
+    """A node that joins after the check (here: the check skipped) fails its trials at start; they
+    are queued again, not judged, and it writes nothing anywhere."""
+    address, hidden, worker = split_cluster
+    monkeypatch.setattr("orchestrator.study.check_shared", lambda *a: None)
+    out, lines = hidden / "unchecked", []
+    run = run_study(_study(tmp_path), out=out, address=address, model=TOY, report=False, log=lines.append)
+    assert run.interrupted
+    trials = optuna.load_study(study_name="split-smoke", storage=run.storage).trials
+    refused = [t for t in trials if "RunFolderUnreachable" in str(t.user_attrs.get("error"))]
+    assert refused and all(t.user_attrs.get("interrupted") for t in refused)
+    assert all(f"Ray node {worker} (host " in t.user_attrs["error"] and f"cannot reach the run folder {out}"
+               in t.user_attrs["error"] for t in refused)
+    assert any("RunFolderUnreachable" in line and "queued again" in line for line in lines)
+    assert not any((out / "trials" / str(t.number) / "trial.json").exists() for t in refused)  # never started
+    assert (run.results["status"] == "COMPLETE").all() and set(run.results["node"]) != {worker}
+
+
 def test_a_trial_on_a_node_without_the_run_folder_fails_at_start_naming_node_and_path(tmp_path):
     trial = {"run_dir": str(tmp_path / "not-here"), "number": 3}
     with pytest.raises(RunFolderUnreachable, match=rf"Ray node n1 \(host h1\) cannot reach the run folder "
