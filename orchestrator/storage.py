@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .run_folder import (CURVES_FILE, META_FILE, OPTUNA_DB, RAY_DIR, REPORT_FILE, RESULTS_FILE, RUN_ENTRIES,
+from .run_folder import (CURVES_FILE, ERROR_FILE, META_FILE, OPTUNA_DB, RAY_DIR, REPORT_FILE, RESULTS_FILE, RUN_ENTRIES,
                          STUDY_FILE, TRIALS_DIR)
 from .study_file import StudyError
 
@@ -196,10 +196,16 @@ class RunStorage:
         return self.get_dir(TRIALS_DIR, cache / TRIALS_DIR, skip=(CHECKPOINT_NAME,))
 
     def push_run(self, cache: Path) -> None:
-        """Upload the driver's files (the study, meta.json, the SQLite storage, tables, report)."""
+        """Upload the driver's files (the study, meta.json, the SQLite storage, tables, report, the
+        tracebacks it wrote for trials whose process died)."""
         for name in DRIVER_FILES:
             if (cache / name).is_file():
                 self.put_file(cache / name, name)
+        # the traceback of a trial whose process died, which the driver wrote (the trial could not)
+        for error in sorted((cache / TRIALS_DIR).glob(f"*/{ERROR_FILE}")):
+            rel = f"{TRIALS_DIR}/{error.parent.name}/{ERROR_FILE}"
+            if not self.exists(rel):
+                self.put_file(error, rel)
 
     def clear(self) -> None:
         """``--fresh``: delete a run folder at the URI; anything a run folder does not hold is refused."""

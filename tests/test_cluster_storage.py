@@ -136,6 +136,7 @@ def test_a_study_on_nodes_that_share_no_disk_runs_through_s3(split_cluster, s3_s
     for t in df["trial"]:
         assert {f"runs/split/trials/{t}/scores.json", f"runs/split/trials/{t}/traversal.png"} <= keys
     assert {"runs/split/results.csv", "runs/split/report.html", "runs/split/meta.json", "runs/split/optuna.db"} <= keys
+    assert {f"runs/split/trials/{t.number}/error.txt" for t in died} <= keys  # the driver's record of each death
     html = _get(s3_server, "runs/split/report.html")
     assert "no traversal.png" not in html and all(f"trial {t} (" in html for t in df["trial"])
     assert pd.read_csv(cache / "results.csv")["mig"].notna().all()
