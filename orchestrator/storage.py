@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -43,6 +44,7 @@ from .study_file import StudyError
 
 # what the driver uploads after a session, and downloads into an empty cache
 DRIVER_FILES = (STUDY_FILE, META_FILE, OPTUNA_DB, RESULTS_FILE, CURVES_FILE, REPORT_FILE)
+PARALLEL = 8  # requests at a time when a folder goes up or comes down
 CHECKPOINT_NAME = "checkpoint.pt"  # did_core.training.CHECKPOINT (not imported: no torch on the driver's path)
 
 
@@ -70,6 +72,14 @@ def _with_endpoint_from_env(uri: str) -> str:
     ep = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
     extra = f"endpoint_override={ep.netloc}&scheme={ep.scheme}"
     return f"{uri}{'&' if parts.query else '?'}{extra}"
+
+
+def _each(fn, items: list) -> list:
+    """``fn`` of every item, a few at a time (object stores answer requests in parallel)."""
+    if len(items) < 2:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(max_workers=min(PARALLEL, len(items))) as pool:
+        return list(pool.map(fn, items))
 
 
 @dataclass(frozen=True)
@@ -144,21 +154,23 @@ class RunStorage:
         return sorted(i.path[len(self.base) + 1:] for i in infos if i.type == pafs.FileType.File)
 
     def put_dir(self, local: Path, rel: str, only: tuple[str, ...] | None = None) -> None:
-        """Upload the files of ``local`` (not its sub-folders' temp files) to ``rel``; ``only``: just these names."""
-        for p in sorted(local.iterdir()):
-            if p.is_file() and not p.name.endswith(".tmp") and (only is None or p.name in only):
-                self.put_file(p, f"{rel}/{p.name}")
+        """Upload the files of ``local`` (not its temp files) to ``rel``, several at a time; ``only``:
+        just these names."""
+        files = [p for p in sorted(local.iterdir())
+                 if p.is_file() and not p.name.endswith(".tmp") and (only is None or p.name in only)]
+        _each(lambda p: self.put_file(p, f"{rel}/{p.name}"), files)
 
     def get_dir(self, rel: str, local: Path, skip: tuple[str, ...] = ()) -> int:
-        """Download every file below ``rel`` into ``local`` but those named in ``skip``; how many."""
-        n = 0
+        """Download every file below ``rel`` into ``local`` but those named in ``skip``, several at
+        a time; how many."""
+        todo = []
         for f in self.files(rel):
             name = f[len(rel) + 1:]
             if any(part in ("", ".", "..") for part in name.split("/")):  # never a path out of ``local``
                 raise StudyError(f"{self.shown}: refusing the object {f!r} (a path out of the run folder)")
             if name.rsplit("/", 1)[-1] not in skip:
-                n += self.get_file(f, local / name)
-        return n
+                todo.append((f, local / name))
+        return sum(_each(lambda job: self.get_file(*job), todo))
 
     # ---- the driver's side -------------------------------------------------------------------
     def check(self) -> None:

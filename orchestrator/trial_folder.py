@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ class TrialFolder:
     number: int
     remote: RunStorage | None = None
     synced: bool = False  # everything uploaded since the model last wrote
+    sent: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (size, mtime) uploaded
 
     @property
     def rel(self) -> str:
@@ -75,9 +76,17 @@ class TrialFolder:
 
     def sync(self, only: tuple[str, ...] | None = None) -> None:
         """Upload the folder's files (``only`` these names) to the run folder's URI; nothing for a local one."""
-        if self.remote is not None:
-            self.remote.put_dir(self.out, self.rel, only)
-            self.synced = only is None
+        if self.remote is None:
+            return
+        changed = {}
+        for p in self.out.iterdir():
+            if p.is_file() and (only is None or p.name in only):
+                st = p.stat()
+                if self.sent.get(p.name) != (st.st_size, st.st_mtime_ns):
+                    changed[p.name] = (st.st_size, st.st_mtime_ns)
+        self.remote.put_dir(self.out, self.rel, tuple(changed))  # only what changed since its last upload
+        self.sent.update(changed)
+        self.synced = only is None
 
     def close(self) -> None:
         """Upload everything and remove the scratch folder (a local run folder's is kept, of course)."""
