@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	@bash .ci/install_chromium.sh >/dev/null 2>&1 || echo "note: Debian's chromium could not be installed; the report's browser tests will be skipped"
+	@bash .ci/install_postgresql.sh >/dev/null 2>&1 || echo "note: Debian's postgresql could not be installed; the PostgreSQL storage test will be skipped"
 	$(PY) -m pytest -q
 
 demo: $(STAMP)

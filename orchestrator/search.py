@@ -326,6 +326,10 @@ class Recorder(tune.Callback):
             line = (f"{_error_line(error)} (the trial's process died; it is queued again for the next run, which "
                     "continues from its checkpoint)")
             self._finish(trial, Status.FAIL, r, error=line, tb=text, interrupted=True)
+        elif _cannot_reach(error):  # nor is a node that cannot reach the run folder
+            line = f"{_error_line(error)} (it is queued again for the next run)"
+            self.log(f"trial {trial.config['number']}: {line}")
+            self._finish(trial, Status.FAIL, r, error=line, tb=text, interrupted=True)
         else:
             self._finish(trial, Status.FAIL, r, error=_error_line(error), tb=text)
 
@@ -397,6 +401,12 @@ def _process_died(error: BaseException | None) -> bool:
 
     died = (rx.RayActorError, rx.WorkerCrashedError, rx.NodeDiedError, rx.OutOfMemoryError, rx.LocalRayletDiedError)
     return isinstance(error, died) and not isinstance(error, rx.RayTaskError)
+
+
+def _cannot_reach(error: BaseException | None) -> bool:
+    from .reach import RunFolderUnreachable
+
+    return isinstance(getattr(error, "cause", None) or error, RunFolderUnreachable)
 
 
 def _error_line(error: BaseException | None) -> str:

@@ -40,8 +40,10 @@ from .presets import load_study
 from .study_file import StudyError, list_studies, read_study_file
 from .locks import lock_run_folder, lock_storage
 from .local_ray import ray_session, stop_leftovers
-from .run_folder import (LOCK_FILE, PARAM_PREFIX, REPORT_FILE, STUDY_FILE, RunMeta, Session,
+from .run_folder import (LOCK_FILE, PARAM_PREFIX, RAY_DIR, REPORT_FILE, STUDY_FILE, RunMeta, Session,
                          Status, meta_of_same_study, not_a_run_folder)
+from .reach import check_shared
+from .storage import RunStorage
 from .search import OptunaSearcher, Recorder, open_study, recover, remaining_trials, storage_url
 
 
@@ -62,15 +64,18 @@ class StudyRun:
 def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path | None = None,
               address: str | None = None, max_concurrent: int | None = None, dashboard: bool = False,
               fresh: bool = False, storage: str | None = None, model: ModelSpec | None = None,
-              report: bool = True, log=print) -> StudyRun:
+              report: bool = True, log=print, cache: str | Path | None = None) -> StudyRun:
     """Run (or continue) a study and return its tables. ``model`` replaces the registry lookup of
     the study's model (tests and benchmarks inject a toy model this way); ``report=False`` skips
-    report.html. Every refusal (:class:`StudyError`) comes before the run folder is written to."""
+    report.html. Every refusal (:class:`StudyError`) comes before the run folder is written to.
+    ``out`` may be a storage URI (``s3://bucket/prefix``, :mod:`orchestrator.storage`); the driver
+    then keeps its files in the local folder ``cache`` (default ``runs/cache/<scheme>/<path>``)."""
     t0 = time.time()
     study = load_study(name_or_path, preset, model=model)
     if storage:
         study.storage = storage
-    run_dir = run_folder_of(study, out)
+    remote = RunStorage.parse(out)
+    run_dir = run_folder_of(study, out, cache)
     if address is None and study.resources.cpus > (os.cpu_count() or 1):
         raise StudyError(f"{study.source}: resources.cpus: {study.resources.cpus:g} CPUs per trial, but this "
                          f"machine has {os.cpu_count()}")
@@ -84,16 +89,26 @@ def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path |
     try:
         with lock_run_folder(run_dir):
             _stop_leftovers(run_dir, log)
+            if remote is not None:
+                remote.open(run_dir, fresh, log)  # reachable; emptied for --fresh, else copied into an empty cache
+            elif address:
+                check_shared(run_dir, address)  # a local --out on a cluster: refused unless every node sees it
             with lock_storage(storage_url(study, run_dir), study.run_name):
-                return _run(study, run_dir, address, max_concurrent, dashboard, fresh, model, report, log, t0)
+                return _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, report, log, t0)
     except StudyError:
         if created and {p.name for p in run_dir.iterdir()} <= {LOCK_FILE}:
             shutil.rmtree(run_dir)  # refused before anything was written: leave no folder behind
         raise
 
 
-def run_folder_of(study: Study, out: str | Path | None) -> Path:
-    """``--out``, or ``runs/<study>-<preset>``; a file there is refused."""
+def run_folder_of(study: Study, out: str | Path | None, cache: str | Path | None = None) -> Path:
+    """The local run folder: ``--out``, or ``runs/<study>-<preset>``; for an ``--out`` URI, the
+    driver's copy of it (``cache``, default ``runs/cache/<scheme>/<path>``). A file there is refused."""
+    remote = RunStorage.parse(out)
+    if remote is not None:
+        out = cache or remote.default_cache()
+    elif cache is not None:
+        raise StudyError("--cache: only for an --out storage URI (s3://...); a local --out is its own folder")
     run_dir = Path(out or Path("runs") / study.run_name).resolve()
     if run_dir.exists() and not run_dir.is_dir():
         raise StudyError(f"--out {run_dir}: a file, not a folder")
@@ -115,7 +130,7 @@ def _stop_leftovers(run_dir: Path, log) -> list[int]:
     return stopped
 
 
-def _run(study, run_dir, address, max_concurrent, dashboard, fresh, model, report, log, t0) -> StudyRun:
+def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, report, log, t0) -> StudyRun:
     url = storage_url(study, run_dir)
     meta = _check_meta(run_dir, study, url, fresh, log)  # another study into this folder is refused
     try:
@@ -131,12 +146,18 @@ def _run(study, run_dir, address, max_concurrent, dashboard, fresh, model, repor
     todo = remaining_trials(ostudy, study)
     done_before = len(write_results(run_dir, ostudy))
     meta = _start_meta(run_dir, study, url, meta)
+    if remote is not None:
+        remote.push_run(run_dir)  # trials check that the run folder is the driver's: meta.json is there
     log(f"study {study.name!r}, preset {study.preset!r} (model {', '.join(study.models)}, budget {study.budget!r}, "
         f"{_steps_text(study)}): {study.planned_trials} trials planned, {done_before} already finished, "
-        f"{todo} to run\nrun folder: {run_dir}")
+        f"{todo} to run\nrun folder: {remote.shown + ' (local cache ' + str(run_dir) + ')' if remote else run_dir}")
 
     if todo > 0:
-        _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, model, meta, log)
+        try:
+            _tune(study, ostudy, run_dir, remote, todo, address, max_concurrent, dashboard, model, meta, log)
+        finally:
+            if remote is not None:
+                remote.pull_trials(run_dir)  # the trials' scores and traversals, for the tables and the report
     recover(ostudy, study)  # trials a Ctrl-C stopped: marked interrupted and queued again
     interrupted = remaining_trials(ostudy, study) > 0
 
@@ -147,6 +168,8 @@ def _run(study, run_dir, address, max_concurrent, dashboard, fresh, model, repor
     best = best_configurations(df, objectives)
     if report:
         _build_report(run_dir, log)
+    if remote is not None:
+        remote.push_run(run_dir)
     _summary(study, run_dir, url, df, best, interrupted, log)
     return StudyRun(study=study, run_dir=run_dir, storage=url, results=df, best=best,
                     interrupted=interrupted, wall_s=time.time() - t0)
@@ -164,7 +187,7 @@ def _check_meta(run_dir: Path, study: Study, url: str, fresh: bool, log) -> RunM
     return meta
 
 
-def _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, model, meta, log) -> None:
+def _tune(study, ostudy, run_dir, remote, todo, address, max_concurrent, dashboard, model, meta, log) -> None:
     """One Ray Tune session over the remaining trials (a first Ctrl-C ends it early, gracefully)."""
     import ray
     from ray import tune
@@ -197,7 +220,8 @@ def _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, mode
                                  "gpus_per_trial": gpus, "max_concurrent": max_concurrent}
         meta.write(run_dir)
 
-        bases = {arm.label: _arm_base(study, arm, run_dir, res.cpus, gpus) for arm in study.arms}
+        bases = {arm.label: {**_arm_base(study, arm, run_dir, res.cpus, gpus), "storage": remote and remote.uri}
+                 for arm in study.arms}
 
         scheduler = None
         es = study.early_stopping
@@ -218,7 +242,8 @@ def _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, mode
                 trial_name_creator=lambda t: f"trial_{t.config['number']}",
                 trial_dirname_creator=lambda t: f"trial_{t.config['number']}"),
             run_config=tune.RunConfig(
-                name=session, storage_path=str(run_dir / "ray"), verbose=0,
+                name=session, verbose=0,
+                **(remote.tune_storage() if remote is not None else {"storage_path": str(run_dir / RAY_DIR)}),
                 callbacks=[Recorder(ostudy, study, run_dir, searcher, log=log)],
                 failure_config=tune.FailureConfig(max_failures=study.retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
@@ -364,7 +389,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("study", nargs="?", help="a built-in study name (see --list) or a path to a study file")
     ap.add_argument("--list", action="store_true", help="list the built-in studies and exit")
     ap.add_argument("--preset", default="smoke", help="budget preset: smoke, quick, paper, or one the study defines")
-    ap.add_argument("--out", help="run folder (default runs/<study>-<preset>)")
+    ap.add_argument("--out", help="run folder (default runs/<study>-<preset>): a path, or a storage URI every "
+                                  "node reaches (s3://bucket/prefix; see docs/cluster.md)")
+    ap.add_argument("--cache", help="with an --out URI: the driver's local copy of the run folder "
+                                    "(default runs/cache/<scheme>/<bucket>/<prefix>)")
     ap.add_argument("--address", help="join this Ray cluster (e.g. auto, or HEAD_IP:6379) instead of starting one")
     ap.add_argument("--max-concurrent", type=int, help="at most this many trials at once")
     ap.add_argument("--dashboard", action="store_true", help="start the Ray dashboard on 127.0.0.1")
@@ -382,12 +410,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--max-concurrent must be >= 1")
     try:
         if args.cleanup:
-            run_dir = run_folder_of(load_study(args.study, args.preset), args.out)
+            run_dir = run_folder_of(load_study(args.study, args.preset), args.out, args.cache)
             print(f"{run_dir}: stopped {len(cleanup(run_dir, log=lambda *a: None))} leftover process(es)")
             return 0
         run = run_study(args.study, preset=args.preset, out=args.out, address=args.address,
                         max_concurrent=args.max_concurrent, dashboard=args.dashboard, fresh=args.fresh,
-                        storage=args.storage)
+                        storage=args.storage, cache=args.cache)
     except StudyError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -14,11 +14,15 @@ never read as scores, since losses and scores sit under their own keys:
 - an exception from the model: ``error`` ("<ExceptionType>: <message>"), the traceback in
   ``trials/<number>/error.txt``
 
-The model checkpoints into the trial folder, and a trial re-queued after an interruption
-continues from its predecessor's folder. When the study allows Ray Tune to retry a trial whose
-process died (``retries > 0``), each eval also hands Tune the checkpoint
-(``tune.Checkpoint``), and a retry, on any node, starts from ``tune.get_checkpoint()``. Without
-retries Tune would never read them, and copying them would cost time and disk.
+The model checkpoints into the trial folder (:class:`~orchestrator.trial_folder.TrialFolder`:
+the run folder's ``trials/<n>/``, or a scratch folder on the trial's node uploaded to a run folder
+at a URI at each checkpoint and at the end), and a trial re-queued after an interruption
+continues from its predecessor's checkpoint, on any node. A node that cannot reach the run
+folder fails the trial at start (``RunFolderUnreachable``, naming the node and the path). When
+the study allows Ray Tune to retry a trial whose process died (``retries > 0``), each eval also
+hands Tune the checkpoint (``tune.Checkpoint``), and a retry, on any node, starts from
+``tune.get_checkpoint()``. Without retries Tune would never read them, and copying them would
+cost time and disk.
 
 Every report also carries ``step``, ``node`` (the Ray node id), ``host`` and ``started``.
 
@@ -45,7 +49,8 @@ from did_core.models import Eval, Final, ModelSpec, Progress, get_model
 from did_core.training import CHECKPOINT
 
 from .environment import capture
-from .run_folder import TrialRecord, trial_dir
+from .run_folder import TRIAL_FILE, TrialRecord
+from .trial_folder import TrialFolder
 
 SCORES = "scores"  # the key of a report's scores; Ray flattens nested keys with "/"
 
@@ -100,31 +105,44 @@ def build_config(model: ModelSpec, trial: dict[str, Any]):
 def run_trial(trial: dict[str, Any], model: ModelSpec | None = None) -> None:
     """Train one configuration and report to Ray Tune (see the module docstring)."""
     model = model or get_model(trial["model"])
-    run_dir = Path(trial["run_dir"])
-    out = trial_dir(run_dir, trial["number"])
-    out.mkdir(parents=True, exist_ok=True)
-    _restore_checkpoint(out, run_dir, trial.get("resumed_from"))
-    config = build_config(model, trial)
     where = {"node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "started": time.time()}
+    folder = TrialFolder.open(trial, where)  # RunFolderUnreachable: this node cannot reach the run folder
+    try:
+        _run(model, trial, folder, where)
+    finally:
+        folder.close()
+
+
+def _run(model: ModelSpec, trial: dict[str, Any], folder: TrialFolder, where: dict[str, Any]) -> None:
+    out = folder.out
+    _restore_checkpoint(out, folder, trial.get("resumed_from"))
+    config = build_config(model, trial)
     TrialRecord(number=trial["number"], config_id=trial["config_id"], seed=trial["seed"], params=trial["params"],
                 model=model.name, budget=trial["budget"], config=config.to_dict(),
                 resumed_from=trial.get("resumed_from"), **where, environment=capture()).write(out)
+    folder.sync((TRIAL_FILE,))
     step = [0]  # the latest event's step
     try:
-        _train(model, config, out, where, step, tune_checkpoints=bool(trial.get("tune_checkpoints")))
+        _train(model, config, folder, where, step, tune_checkpoints=bool(trial.get("tune_checkpoints")))
     except Exception as e:
         # A model that raises (TrainingDiverged, a bad config, a bug) ends its trial with an `error`
         # report instead of an exception: the worker process stays up for the next trial, and the
         # exception need not pickle. A dying process still reaches Tune as a trial error.
         (out / "error.txt").write_text(traceback.format_exc())
+        folder.sync()
         tune.report(TrialReport("error", step[0], **where, error=f"{type(e).__name__}: {e}"[:2000]).to_tune())
 
 
-def _train(model: ModelSpec, config, out: Path, where: dict[str, Any], step: list[int], tune_checkpoints: bool) -> None:
-    finished = False
+def _train(model: ModelSpec, config, folder: TrialFolder, where: dict[str, Any], step: list[int],
+           tune_checkpoints: bool) -> None:
+    finished, out = False, folder.out
     for event in model.train(config, out_dir=out, resume=True):
         report = TrialReport.of_event(event, where)
         step[0] = report.step
+        if isinstance(event, Final):
+            folder.sync()  # scores, traversal: in the run folder before the driver hears of them
+        elif isinstance(event, Eval) and event.checkpoint:
+            folder.sync((CHECKPOINT,))  # a resume on any node finds it, before the driver hears of the eval
         if isinstance(event, Eval) and tune_checkpoints and event.checkpoint:
             _report_with_checkpoint(report.to_tune(), out)
         else:
@@ -147,11 +165,11 @@ def _report_with_checkpoint(metrics: dict[str, Any], out: Path) -> None:
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
-def _restore_checkpoint(out: Path, run_dir: Path, resumed_from: int | None) -> None:
+def _restore_checkpoint(out: Path, folder: TrialFolder, resumed_from: int | None) -> None:
     """Put a checkpoint to resume from into the trial folder, when there is one and none is there.
 
     Tune's own checkpoint comes first (a retried trial, possibly on another node); then the
-    folder of the interrupted trial this one replaces.
+    checkpoint of the interrupted trial this one replaces, from the run folder.
     """
     if (out / CHECKPOINT).exists():
         return
@@ -161,7 +179,4 @@ def _restore_checkpoint(out: Path, run_dir: Path, resumed_from: int | None) -> N
             if (Path(d) / CHECKPOINT).exists():
                 shutil.copy2(Path(d) / CHECKPOINT, out / CHECKPOINT)
                 return
-    if resumed_from is not None:
-        old = trial_dir(run_dir, resumed_from) / CHECKPOINT
-        if old.exists():
-            shutil.copy2(old, out / CHECKPOINT)
+    folder.resume_from(resumed_from)

@@ -15,6 +15,10 @@ import pytest
 import yaml
 
 TESTS = Path(__file__).resolve().parent
+# Ray reads its auth mode once per process, when it is first imported: a test that joins a cluster
+# started by `ray start` (token auth) must find it set before any test file imports ray. Ray 2.60's
+# own default for a local ray.init() is the same, so the other tests see no change.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
 os.environ["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(TESTS.parent), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 # x = 0.3 scores best (toy mig = 1 - (x - 0.3)^2 - ...); the trial x = 0.9, seed 1 diverges
@@ -66,3 +70,28 @@ def toy_search(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def toy_all_fail(tmp_path_factory) -> Path:
     return run_toy_study(tmp_path_factory.mktemp("toy_all_fail"), TOY_ALL_FAIL)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """One S3-compatible server (moto) on 127.0.0.1 for the whole test session (tests/servers.py)."""
+    from servers import start_s3
+
+    server = start_s3(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """One PostgreSQL server on 127.0.0.1 for the whole test session (tests/servers.py); CI
+    installs Debian's postgresql (.ci/run), so there a missing one fails instead of skipping."""
+    from servers import postgres_bin, start_postgres
+
+    if postgres_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL (initdb, pg_ctl) is not installed; .ci/run installs Debian's postgresql")
+        pytest.skip("PostgreSQL (initdb, pg_ctl) is not installed: apt-get install postgresql")
+    server = start_postgres(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.stop()

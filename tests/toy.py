@@ -43,6 +43,9 @@ class Config(TrainConfig):
     # the trial with this x kills its own process (SIGKILL, like an OOM kill) half way, unless it
     # resumed from a checkpoint: a rerun of it finishes
     die_x: float = -1.0
+    # every trial whose process has this environment variable set (a Ray node started with it) kills
+    # its own process half way, unless it resumed from a checkpoint
+    die_env: str = ""
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": dict(steps=4, log_every=1, eval_every=2, final_protocol="fast"),
@@ -87,7 +90,8 @@ def train(config: Config, out_dir: str | Path | None = None, resume: bool = True
         time.sleep(config.sleep_s)
         if fails and step > config.steps // 2:
             raise TrainingDiverged(step, "toy", float("nan"))
-        if config.die_x == config.x and start == 0 and step > config.steps // 2:
+        dies = config.die_x == config.x or bool(config.die_env and os.environ.get(config.die_env))
+        if dies and start == 0 and step > config.steps // 2:
             os.kill(os.getpid(), signal.SIGKILL)
         if step % config.log_every == 0:
             yield Progress(step=step, losses={"toy": 1.0 / step, "resumed_at": float(start)}, images_per_sec=1.0)
