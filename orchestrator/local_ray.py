@@ -40,9 +40,13 @@ import signal
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .run_folder import RAY_DIR, write_json
+from .study_file import StudyError
+
+if TYPE_CHECKING:
+    from .plan import Study
 
 TAG_VAR = "DID_ORCHESTRATOR_RUN"
 PROCESSES_FILE = Path(RAY_DIR) / "processes.json"  # in the run folder
@@ -95,6 +99,33 @@ def ray_session(run_dir: Path, address: str | None, dashboard: bool, log) -> Ite
         yield
     finally:
         ray.shutdown()
+
+
+def living_nodes() -> list[dict[str, float]]:
+    """The resources (``{"CPU": 8.0, "GPU": 1.0, ...}``) of each living node of the Ray cluster
+    this process is connected to."""
+    import ray
+
+    return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+
+
+def check_fits(study: Study, nodes: list[dict[str, float]], largest: str) -> None:
+    """Refuse (:class:`StudyError`) a study whose trial asks for more CPUs, or (where the nodes
+    have GPUs) more GPUs, than the largest of ``nodes`` has; ``largest`` names it in the error.
+
+    Example:
+        >>> check_fits(study, [{"CPU": 1.0}, {"CPU": 1.0}], "the largest node of the Ray cluster at auto")  # doctest: +SKIP
+        Traceback (most recent call last):
+        StudyError: studies/x.yaml: resources.cpus: 2 CPUs per trial, but the largest node ... has 1
+    """
+    res = study.resources
+    cpus = max((n.get("CPU", 0) for n in nodes), default=0)
+    gpus = max((n.get("GPU", 0) for n in nodes), default=0)
+    if res.cpus > cpus:
+        raise StudyError(f"{study.source}: resources.cpus: {res.cpus:g} CPUs per trial, but {largest} has {cpus:g}")
+    if gpus and res.gpus > gpus:
+        raise StudyError(f"{study.source}: resources.gpus: {res.gpus:g} GPUs per trial, but {largest} has "
+                         f"{gpus:g} (on a cluster without GPUs this field is ignored and trials run on CPUs)")
 
 
 @contextmanager

@@ -17,6 +17,7 @@ Example (Python):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -39,7 +40,7 @@ from .plan import Arm, Study, study_as_dict
 from .presets import load_study
 from .study_file import StudyError, list_studies, read_study_file
 from .locks import lock_run_folder, lock_storage
-from .local_ray import ray_session, stop_leftovers
+from .local_ray import check_fits, living_nodes, ray_session, stop_leftovers
 from .run_folder import (LOCK_FILE, PARAM_PREFIX, REPORT_FILE, STUDY_FILE, RunMeta, Session,
                          Status, meta_of_same_study, not_a_run_folder)
 from .search import OptunaSearcher, Recorder, open_study, recover, remaining_trials, storage_url
@@ -71,9 +72,16 @@ def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path |
     if storage:
         study.storage = storage
     run_dir = run_folder_of(study, out)
-    if address is None and study.resources.cpus > (os.cpu_count() or 1):
-        raise StudyError(f"{study.source}: resources.cpus: {study.resources.cpus:g} CPUs per trial, but this "
-                         f"machine has {os.cpu_count()}")
+    if address is None:
+        check_fits(study, [{"CPU": os.cpu_count() or 1}], "this machine")
+    with contextlib.ExitStack() as joined:
+        if address:  # joined first: a study the cluster cannot hold is refused before anything is written
+            joined.enter_context(ray_session(run_dir, address, dashboard, log))
+            check_fits(study, living_nodes(), f"the largest node of the Ray cluster at {address}")
+        return _in_run_folder(study, run_dir, address, max_concurrent, dashboard, fresh, model, report, log, t0)
+
+
+def _in_run_folder(study, run_dir, address, max_concurrent, dashboard, fresh, model, report, log, t0) -> StudyRun:
     created = not run_dir.exists()
     if fresh:
         _clear_run_dir(run_dir)
@@ -179,14 +187,11 @@ def _tune(study, ostudy, run_dir, todo, address, max_concurrent, dashboard, mode
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
     with ray_session(run_dir, address, dashboard, log):
-        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        nodes = living_nodes()
+        check_fits(study, nodes, f"the largest node of the Ray cluster at {address}" if address
+                   else "the local Ray instance")
         res = study.resources
-        max_cpu = max((n["Resources"].get("CPU", 0) for n in nodes), default=0)
-        has_gpu = any(n["Resources"].get("GPU", 0) for n in nodes)
-        if res.cpus > max_cpu:
-            raise StudyError(f"{study.source}: resources.cpus: {res.cpus} CPUs per trial, but the largest Ray "
-                             f"node has {max_cpu:g}")
-        gpus = res.gpus if has_gpu else 0.0
+        gpus = res.gpus if any(n.get("GPU", 0) for n in nodes) else 0.0
         # as many trials at once as the cluster holds (Tune would otherwise start one actor at a time)
         total = ray.cluster_resources()
         slots = int(total.get("CPU", 1) // res.cpus)
