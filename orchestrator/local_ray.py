@@ -8,9 +8,15 @@ cluster found on the machine):
   the dashboard's Prometheus servers, which Ray starts on fixed ports with no switch, are given an
   invalid port (:data:`NO_METRICS_ENV`), so they fail to start (Ray logs that and goes on): no
   port answers ``/metrics``;
-- the dashboard only with ``--dashboard``, and then on 127.0.0.1.
-- Ray 2.60 has no option to bind its GCS, raylet and worker gRPC servers to one interface:
-  they listen on every interface and refuse a caller without the instance's token.
+- the dashboard only with ``--dashboard``, and then on 127.0.0.1;
+- every server of the instance (GCS, raylet, object manager, agents, the driver's and each
+  worker's gRPC server) listens on 127.0.0.1 only. Ray 2.60 binds its servers to 127.0.0.1 when
+  the node's IP address is 127.0.0.1 (and to every interface otherwise), but ``ray.init`` replaces a
+  ``_node_ip_address`` of 127.0.0.1 with the machine's routable address. Its own switch for a
+  local-only instance (the default on macOS and Windows), ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``,
+  makes the node's address 127.0.0.1 (:data:`LOOPBACK_ENV`: set for the processes Ray starts, and
+  for ``ray.init`` itself, see :func:`_loopback_node`); the session then checks that the node is
+  on 127.0.0.1 and refuses to run otherwise.
 
 Every process of the instance (GCS, raylet, agents, workers) inherits ``DID_ORCHESTRATOR_RUN=<tag>``,
 a tag of the run folder; and once it has started, the driver writes the processes it started (id
@@ -34,14 +40,20 @@ import signal
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .run_folder import RAY_DIR, write_json
+from .study_file import StudyError
+
+if TYPE_CHECKING:
+    from .plan import Study
 
 TAG_VAR = "DID_ORCHESTRATOR_RUN"
 PROCESSES_FILE = Path(RAY_DIR) / "processes.json"  # in the run folder
 SYSTEM_CONFIG = {"enable_metrics_collection": False}
 NO_METRICS_ENV = {"AUTOSCALER_METRIC_PORT": "-1", "DASHBOARD_METRIC_PORT": "-1"}
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+LOOPBACK = "127.0.0.1"
 
 
 def run_tag(run_dir: str | Path) -> str:
@@ -71,9 +83,14 @@ def ray_session(run_dir: Path, address: str | None, dashboard: bool, log) -> Ite
             log("WARNING: RAY_AUTH_MODE=disabled: the local Ray instance accepts callers without a token")
         # inherited by every process Ray starts, not kept in this one
         before = set(_processes())
-        with _environ({TAG_VAR: run_tag(run_dir), **NO_METRICS_ENV}):
+        with _environ({TAG_VAR: run_tag(run_dir), **NO_METRICS_ENV, **LOOPBACK_ENV}), _loopback_node():
             ctx = ray.init(**local_init_kwargs(dashboard), **common)
         _record_processes(run_dir, before)
+        node_ip = ctx.address_info.get("node_ip_address")
+        if node_ip != LOOPBACK:
+            ray.shutdown()
+            raise RuntimeError(f"the private Ray instance came up on {node_ip}, not {LOOPBACK}: this Ray "
+                               f"version ignores {', '.join(LOOPBACK_ENV)}; refusing to run on every interface")
         if dashboard:
             url = getattr(ctx, "dashboard_url", None)
             log(f"Ray dashboard: http://{url} (bound to 127.0.0.1; from another machine use "
@@ -82,6 +99,50 @@ def ray_session(run_dir: Path, address: str | None, dashboard: bool, log) -> Ite
         yield
     finally:
         ray.shutdown()
+
+
+def living_nodes() -> list[dict[str, float]]:
+    """The resources (``{"CPU": 8.0, "GPU": 1.0, ...}``) of each living node of the Ray cluster
+    this process is connected to."""
+    import ray
+
+    return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+
+
+def check_fits(study: Study, nodes: list[dict[str, float]], largest: str) -> None:
+    """Refuse (:class:`StudyError`) a study whose trial asks for more CPUs, or (where the nodes
+    have GPUs) more GPUs, than the largest of ``nodes`` has; ``largest`` names it in the error.
+
+    Example:
+        >>> check_fits(study, [{"CPU": 1.0}, {"CPU": 1.0}], "the largest node of the Ray cluster at auto")  # doctest: +SKIP
+        Traceback (most recent call last):
+        StudyError: studies/x.yaml: resources.cpus: 2 CPUs per trial, but the largest node ... has 1
+    """
+    res = study.resources
+    cpus = max((n.get("CPU", 0) for n in nodes), default=0)
+    gpus = max((n.get("GPU", 0) for n in nodes), default=0)
+    if res.cpus > cpus:
+        raise StudyError(f"{study.source}: resources.cpus: {res.cpus:g} CPUs per trial, but {largest} has {cpus:g}")
+    if gpus and res.gpus > gpus:
+        raise StudyError(f"{study.source}: resources.gpus: {res.gpus:g} GPUs per trial, but {largest} has "
+                         f"{gpus:g} (on a cluster without GPUs this field is ignored and trials run on CPUs)")
+
+
+@contextmanager
+def _loopback_node() -> Iterator[None]:
+    """``ray.init`` with the node's IP address 127.0.0.1. Ray reads
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` once, when ``ray`` is first imported (into
+    ``ray._private.ray_constants.ENABLE_RAY_CLUSTER``, which only ``get_node_ip_address`` and
+    ``ray start`` consult); this process imported it before, so the value it read is set here for
+    the call. The processes Ray starts read the variable themselves."""
+    from ray._private import ray_constants
+
+    before = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before
 
 
 @contextmanager

@@ -11,7 +11,7 @@
   ``interrupted`` and enqueues their configuration again (``resumed_from`` = the old number, whose
   checkpoint the new trial continues from), then enqueues any (configuration, seed) the plan
   still lacks. COMPLETE, FAIL and PRUNED trials are kept and never run again.
-- :class:`OptunaSearcher` hands Ray Tune the next Optuna trial; :class:`Recorder` (a Tune
+- :class:`OptunaSearcher` hands Ray Tune the next Optuna trial; :class:`~orchestrator.recorder.Recorder` (a Tune
   callback, which also sees errors) reads the trainable's :class:`~orchestrator.trainable.TrialReport`,
   tells Optuna how each trial ended and writes the tables.
 - A run folder holds the final scores of one protocol: the storage remembers the study's
@@ -27,8 +27,6 @@ Example:
 from __future__ import annotations
 
 import json
-import math
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -38,15 +36,12 @@ import optuna
 from optuna.distributions import (BaseDistribution, CategoricalDistribution, FloatDistribution,
                                   IntDistribution)
 from optuna.trial import TrialState
-from ray import tune
 from ray.tune.search import Searcher
 
 from .optuna_private import planned_params, trial_of
-from .results import INTERRUPTED, CurveWriter, format_params, write_results
-from .run_folder import CURVES_FILE, ERROR_FILE, LOSS_PREFIX, THROUGHPUT, Status, param_column, trial_dir
+from .results import INTERRUPTED
 from .plan import METHOD, Study
 from .study_file import StudyError
-from .trainable import TrialReport
 
 
 def storage_url(study: Study, run_dir: Path) -> str:
@@ -259,161 +254,3 @@ class OptunaSearcher(Searcher):
 
     def restore(self, checkpoint_path: str) -> None:
         pass
-
-
-class Recorder(tune.Callback):
-    """Tells Optuna how each trial ended, and keeps ``results.csv`` / ``curves.csv`` current.
-
-    COMPLETE: the trial reported its final scores; PRUNED: early stopping ended it; FAIL: it
-    raised (the error text is the user attr ``error``, the traceback ``trials/<n>/error.txt``), its
-    final scores are of another protocol than the study's, or an objective is missing / not finite.
-    A trial still running when the session ends stays RUNNING here and is handled by :func:`recover`.
-    """
-
-    def __init__(self, ostudy: optuna.Study, study: Study, run_dir: Path, searcher: OptunaSearcher, log=print):
-        self.ostudy, self.study, self.run_dir, self.searcher, self.log = ostudy, study, run_dir, searcher, log
-        self.curves = CurveWriter(run_dir / CURVES_FILE)
-        self.intermediate = f"{study.eval_protocol}/{study.objectives[0].metric}" \
-            if len(study.objectives) == 1 else None
-        self.total = study.planned_trials
-        self.told: set[int] = set()
-        self.last_scores: dict[int, dict[str, float]] = {}  # trial -> its latest in-training scores
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        report, number = TrialReport.from_tune(result), trial.config["number"]
-        if report is None or report.kind not in ("progress", "eval"):
-            return
-        values = [(f"{LOSS_PREFIX}{k}", float(v)) for k, v in report.losses.items()] + \
-                 [(k, float(v)) for k, v in report.scores.items()]
-        if report.images_per_sec is not None:
-            values.append((THROUGHPUT, float(report.images_per_sec)))
-        self.curves.write(number, report.step, values)
-        self.last_scores.setdefault(number, {}).update(report.scores)
-        value = report.scores.get(self.intermediate) if self.intermediate else None
-        if value is not None and math.isfinite(value):
-            with warnings.catch_warnings():  # a step reported again after a resume is ignored (Optuna warns)
-                warnings.simplefilter("ignore", UserWarning)
-                self.searcher.asked[number].report(float(value), report.step)
-
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        r = TrialReport.from_tune(trial.last_result)
-        if r is None:
-            return
-        if r.kind == "error":
-            self._finish(trial, Status.FAIL, r, error=r.error)
-        elif r.kind == "final":
-            values = [r.scores.get(o.metric) for o in self.study.objectives]
-            bad = [o.metric for o, v in zip(self.study.objectives, values) if v is None or not math.isfinite(v)]
-            if r.protocol != self.study.final_protocol:
-                self._finish(trial, Status.FAIL, r, error=f"final scores of protocol {r.protocol!r}, but this "
-                             f"study's final scores are {self.study.final_protocol!r}; a table never mixes protocols")
-            elif bad:
-                err = f"objective(s) {bad} missing or not finite in the final scores {sorted(r.scores)}"
-                self._finish(trial, Status.FAIL, r, error=err)
-            else:
-                self._finish(trial, Status.COMPLETE, r, values=values)
-        elif (trial.last_result or {}).get("done"):  # Tune's scheduler stopped it
-            self._finish(trial, Status.PRUNED, r)
-        # else: stopped because the session ended; recover() re-queues it
-
-    def on_trial_error(self, iteration, trials, trial, **info):
-        text = ""
-        if trial.error_file and Path(trial.error_file).exists():
-            text = Path(trial.error_file).read_text(errors="replace")
-        r = TrialReport.from_tune(trial.last_result) or TrialReport("error", 0, "", "", 0.0)
-        error = _trial_exception(trial)
-        if _process_died(error):  # no verdict on the configuration: the next run runs it again
-            line = (f"{_error_line(error)} (the trial's process died; it is queued again for the next run, which "
-                    "continues from its checkpoint)")
-            self._finish(trial, Status.FAIL, r, error=line, tb=text, interrupted=True)
-        elif _cannot_reach(error):  # nor is a node that cannot reach the run folder
-            line = f"{_error_line(error)} (it is queued again for the next run)"
-            self.log(f"trial {trial.config['number']}: {line}")
-            self._finish(trial, Status.FAIL, r, error=line, tb=text, interrupted=True)
-        else:
-            self._finish(trial, Status.FAIL, r, error=_error_line(error), tb=text)
-
-    def _finish(self, trial, state: Status, r: TrialReport, values=None, error=None, tb=None,
-                interrupted: bool = False) -> None:
-        number = trial.config["number"]
-        if number in self.told:
-            return
-        self.told.add(number)
-        handle = self.searcher.asked[number]
-        last = {k: v for k, v in self.last_scores.pop(number, {}).items() if math.isfinite(v)}
-        duration = time.time() - r.started if r.started else (trial.last_result or {}).get("time_total_s")
-        # few attributes, each one storage write: "run" holds where and how long
-        attrs = {"run": {"step": r.step, "duration_s": duration, "node": r.node or None, "host": r.host or None,
-                         "started_at": r.started or None, "final_protocol": r.protocol},
-                 "last_scores": last}
-        if r.kind == "final":
-            attrs["scores"] = r.scores
-        if error:
-            attrs["error"] = error
-        if interrupted:
-            attrs[INTERRUPTED] = True
-        if tb:
-            out = trial_dir(self.run_dir, number)
-            out.mkdir(parents=True, exist_ok=True)
-            if not (out / ERROR_FILE).exists():  # the trainable writes the model's own traceback there
-                (out / ERROR_FILE).write_text(tb)
-        try:
-            for k, v in attrs.items():
-                handle.set_user_attr(k, v)
-            self.ostudy.tell(number, values if state == Status.COMPLETE else None, state=TrialState[state.value])
-        except optuna.exceptions.UpdateFinishedTrialError:
-            self.log(f"trial {number}: {state.value}, but the Optuna storage already has it finished (another "
-                     f"process wrote to this study); its files stay in {trial_dir(self.run_dir, number)}")
-            return
-        df = write_results(self.run_dir, self.ostudy)
-        shown = ", ".join(f"{o.metric}={r.scores[o.metric]:.4g}" for o in self.study.objectives
-                          if r.kind == "final" and _is_number(r.scores.get(o.metric)))
-        params = format_params({param_column(k): v for k, v in trial.config["params"].items()})
-        if self.study.comparison:
-            params = f"{trial.config['arm']}: {params}"
-        note = f"  {error}" if error else ""
-        self.log(f"[{len(df):>3}/{self.total}] trial {number} ({params}, seed {trial.config['seed']}): "
-                 f"{state.value} {shown}{note}".rstrip())
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _trial_exception(trial) -> BaseException | None:
-    """The exception that ended a trial: Tune pickles it into the trial's local folder before it
-    calls the callbacks (its storage copy may not be there yet)."""
-    from ray import cloudpickle
-
-    path = trial.pickled_error_file
-    if path and Path(path).is_file():
-        try:
-            return cloudpickle.loads(Path(path).read_bytes())
-        except Exception:  # an exception that does not unpickle here: Tune's copy, or none
-            pass
-    return trial.get_pickled_error()
-
-
-def _process_died(error: BaseException | None) -> bool:
-    """Whether a trial ended because its process or node died (kill -9, out of memory), not by an
-    exception of its own (the trainable reports those itself; a task error wraps them)."""
-    import ray.exceptions as rx
-
-    died = (rx.RayActorError, rx.WorkerCrashedError, rx.NodeDiedError, rx.OutOfMemoryError, rx.LocalRayletDiedError)
-    return isinstance(error, died) and not isinstance(error, rx.RayTaskError)
-
-
-def _cannot_reach(error: BaseException | None) -> bool:
-    from .reach import RunFolderUnreachable
-
-    return isinstance(getattr(error, "cause", None) or error, RunFolderUnreachable)
-
-
-def _error_line(error: BaseException | None) -> str:
-    """``<ExceptionType>: <message>`` of the exception that ended a trial's process; a task error
-    names the exception raised inside it (``cause``)."""
-    if error is None:
-        return "the trial's process failed (see the Ray logs)"
-    cause = getattr(error, "cause", None) or error
-    message = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {message[0] if message else ''}"[:500]

@@ -17,15 +17,14 @@ Example (Python):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
-import logging
 import os
 import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import sqlalchemy.exc
@@ -35,16 +34,17 @@ from did_core.models import ModelSpec
 
 from .environment import capture
 from .results import TABLE1_SCORES, best_configurations, comparison_table, format_params, write_results
-from .plan import Arm, Study, study_as_dict
+from .plan import Study, study_as_dict
 from .presets import load_study
 from .study_file import StudyError, list_studies, read_study_file
 from .locks import lock_run_folder, lock_storage
-from .local_ray import ray_session, stop_leftovers
-from .run_folder import (LOCK_FILE, PARAM_PREFIX, RAY_DIR, REPORT_FILE, STUDY_FILE, RunMeta, Session,
+from .local_ray import check_fits, living_nodes, ray_session, stop_leftovers
+from .tuning import run_tune
+from .run_folder import (LOCK_FILE, PARAM_PREFIX, REPORT_FILE, STUDY_FILE, RunMeta, Session,
                          Status, meta_of_same_study, not_a_run_folder)
 from .reach import check_shared
 from .storage import RunStorage
-from .search import OptunaSearcher, Recorder, open_study, recover, remaining_trials, storage_url
+from .search import open_study, recover, remaining_trials, storage_url
 
 
 
@@ -76,9 +76,18 @@ def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path |
         study.storage = storage
     remote = RunStorage.parse(out)
     run_dir = run_folder_of(study, out, cache)
-    if address is None and study.resources.cpus > (os.cpu_count() or 1):
-        raise StudyError(f"{study.source}: resources.cpus: {study.resources.cpus:g} CPUs per trial, but this "
-                         f"machine has {os.cpu_count()}")
+    if address is None:
+        check_fits(study, [{"CPU": os.cpu_count() or 1}], "this machine")
+    with contextlib.ExitStack() as joined:
+        if address:  # joined first: a study the cluster cannot hold is refused before anything is written
+            joined.enter_context(ray_session(run_dir, address, dashboard, log))
+            check_fits(study, living_nodes(), f"the largest node of the Ray cluster at {address}")
+        return _in_run_folder(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, report,
+                              log, t0)
+
+
+def _in_run_folder(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, report, log,
+                   t0) -> StudyRun:
     created = not run_dir.exists()
     if fresh:
         _clear_run_dir(run_dir)
@@ -154,7 +163,7 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
 
     if todo > 0:
         try:
-            _tune(study, ostudy, run_dir, remote, todo, address, max_concurrent, dashboard, model, meta, log)
+            run_tune(study, ostudy, run_dir, remote, todo, address, max_concurrent, dashboard, model, meta, log)
         finally:
             if remote is not None:
                 remote.pull_trials(run_dir)  # the trials' scores and traversals, for the tables and the report
@@ -185,81 +194,6 @@ def _check_meta(run_dir: Path, study: Study, url: str, fresh: bool, log) -> RunM
             + ("extended" if study.planned_trials > meta.planned_trials else "reduced"))
         meta.planned_trials = study.planned_trials
     return meta
-
-
-def _tune(study, ostudy, run_dir, remote, todo, address, max_concurrent, dashboard, model, meta, log) -> None:
-    """One Ray Tune session over the remaining trials (a first Ctrl-C ends it early, gracefully)."""
-    import ray
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
-
-    from .trainable import run_trial, scheduler_metric
-
-    # progress reports carry losses, not the early-stopping score: let Tune accept them
-    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
-    # the Recorder prints one line per finished trial; Tune's own tables and warnings stay quiet
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
-    with ray_session(run_dir, address, dashboard, log):
-        nodes = [n for n in ray.nodes() if n.get("Alive")]
-        res = study.resources
-        max_cpu = max((n["Resources"].get("CPU", 0) for n in nodes), default=0)
-        has_gpu = any(n["Resources"].get("GPU", 0) for n in nodes)
-        if res.cpus > max_cpu:
-            raise StudyError(f"{study.source}: resources.cpus: {res.cpus} CPUs per trial, but the largest Ray "
-                             f"node has {max_cpu:g}")
-        gpus = res.gpus if has_gpu else 0.0
-        # as many trials at once as the cluster holds (Tune would otherwise start one actor at a time)
-        total = ray.cluster_resources()
-        slots = int(total.get("CPU", 1) // res.cpus)
-        if gpus:
-            slots = min(slots, int(total.get("GPU", 0) // gpus))
-        max_concurrent = max_concurrent or study.max_concurrent or max(1, slots)
-        meta.sessions[-1].ray = {"address": address or "local", "nodes": len(nodes), "resources": total,
-                                 "gpus_per_trial": gpus, "max_concurrent": max_concurrent}
-        meta.write(run_dir)
-
-        bases = {arm.label: {**_arm_base(study, arm, run_dir, res.cpus, gpus), "storage": remote and remote.uri}
-                 for arm in study.arms}
-
-        scheduler = None
-        es = study.early_stopping
-        if es is not None:
-            scheduler = ASHAScheduler(time_attr="step", metric=scheduler_metric(es.metric), mode=es.mode,
-                                      max_t=max(study.steps, es.grace_period), grace_period=es.grace_period,
-                                      reduction_factor=es.reduction_factor, brackets=es.brackets,
-                                      stop_last_trials=False)
-        searcher = OptunaSearcher(ostudy, study, bases)
-        trainable = tune.with_parameters(run_trial, model=model) if model is not None else run_trial
-        trainable = tune.with_resources(trainable, {"cpu": res.cpus, "gpu": gpus})
-        session = dt.datetime.now().strftime("session-%Y%m%d-%H%M%S")
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=searcher, scheduler=scheduler, num_samples=todo,
-                max_concurrent_trials=max_concurrent, reuse_actors=True,
-                trial_name_creator=lambda t: f"trial_{t.config['number']}",
-                trial_dirname_creator=lambda t: f"trial_{t.config['number']}"),
-            run_config=tune.RunConfig(
-                name=session, verbose=0,
-                **(remote.tune_storage() if remote is not None else {"storage_path": str(run_dir / RAY_DIR)}),
-                callbacks=[Recorder(ostudy, study, run_dir, searcher, log=log)],
-                failure_config=tune.FailureConfig(max_failures=study.retries),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
-        )
-        tuner.fit()
-
-
-def _arm_base(study: Study, arm: Arm, run_dir: Path, cpus: float, gpus: float) -> dict[str, Any]:
-    """What the Tune configs of one arm's trials share."""
-    fixed = dict(arm.fixed)
-    if "num_threads" in arm.config_fields and "num_threads" not in fixed:
-        fixed["num_threads"] = max(1, int(cpus))
-    if "gpu_memory_fraction" in arm.config_fields and "gpu_memory_fraction" not in fixed and 0 < gpus < 1:
-        fixed["gpu_memory_fraction"] = gpus
-    return {"model": arm.model, "budget": study.budget, "fixed": fixed, "run_dir": str(run_dir),
-            "tune_checkpoints": study.retries > 0}
 
 
 def _summary(study, run_dir, url, df, best, interrupted, log) -> None:

@@ -1,4 +1,5 @@
-"""The study file format (``studies/*.yaml``): a pydantic schema, and reading a file into it.
+"""The study file format (``studies/*.yaml``): a pydantic schema. Finding and reading a file is
+:mod:`orchestrator.study_reader`.
 
 Resolving a file for one preset is :mod:`orchestrator.presets`; the study it yields, and its
 trials, :mod:`orchestrator.plan`.
@@ -55,21 +56,16 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-STUDIES_DIR = PROJECT_ROOT / "studies"
-MAX_FILE_BYTES = 256 * 1024  # the largest built-in study is a few kB
+# reading a file (and the error every check raises) is study_reader's; its names stay importable here
+from .study_reader import (MAX_FILE_BYTES, PROJECT_ROOT, STUDIES_DIR, StudyError, find_study_file,  # noqa: F401
+                           list_studies, load_yaml, read_study_file, read_text)
+
 MAX_DESCRIPTION = 10_000  # characters
 Scalar = Union[bool, int, float, str]
-
-
-class StudyError(ValueError):
-    """A study file that cannot run; the message names the file and the field."""
 
 
 class _Strict(BaseModel):
@@ -302,67 +298,6 @@ class StudyFile(_Strict):
         return v
 
 
-def find_study_file(name_or_path: str | Path) -> Path:
-    """A path as given, else ``studies/NAME.yaml`` (in the working directory, then the project)."""
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.is_file():
-            raise StudyError(f"{p}: no such study file")
-        return p
-    for d in (Path.cwd() / "studies", STUDIES_DIR):
-        if (d / f"{p.name}.yaml").is_file():
-            return d / f"{p.name}.yaml"
-    raise StudyError(f"no study named {str(name_or_path)!r}; built-in studies: {list_studies()}")
-
-
-def list_studies() -> list[str]:
-    return sorted(p.stem for p in STUDIES_DIR.glob("*.yaml"))
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` without aliases (``*name``): a study file has no use for them, and
-    nested aliases expand a small file into gigabytes (a "billion laughs")."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(None, None, f"found the alias *{event.anchor}; a study file may not use "
-                                                          "anchors and aliases (write the value out)", event.start_mark)
-        return super().compose_node(parent, index)
-
-
-def load_yaml(text: str, label: str) -> Any:
-    """Parse a study file's text (safe: plain data only, no aliases); raises :class:`StudyError`."""
-    try:
-        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader)
-    except yaml.YAMLError as e:
-        raise StudyError(f"{label}: not valid YAML: {e}") from None
-
-
-def read_text(path: Path, label: str) -> str:
-    """A study file's text: at most :data:`MAX_FILE_BYTES`, UTF-8; raises :class:`StudyError`."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except OSError as e:
-        raise StudyError(f"{label}: cannot read it ({e.strerror or e})") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise StudyError(f"{label}: larger than {MAX_FILE_BYTES // 1024} KiB; a study file is a few kB")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise StudyError(f"{label}: line {line}: not UTF-8 text (byte {data[e.start]:#x} at offset {e.start})") from None
-
-
-def read_study_file(name_or_path: str | Path) -> tuple[Any, str, str]:
-    """``(the parsed YAML, the file's label for errors, its text)``; raises :class:`StudyError`."""
-    path = find_study_file(name_or_path)
-    label = _label(path)
-    text = read_text(path, label)
-    return load_yaml(text, label), label, text
-
-
 def validate(raw: Any, label: str = "<study>") -> StudyFile:
     """``raw`` (a parsed study file) checked against the schema; errors name the file and the field."""
     if not isinstance(raw, dict):
@@ -371,13 +306,6 @@ def validate(raw: Any, label: str = "<study>") -> StudyFile:
         return StudyFile.model_validate(raw)
     except ValidationError as e:
         raise StudyError(_format_validation(label, e)) from None
-
-
-def _label(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def _format_validation(label: str, error: ValidationError) -> str:

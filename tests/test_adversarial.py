@@ -8,10 +8,12 @@ driver (:func:`running_driver`).
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -355,20 +357,50 @@ def running_driver(tmp_path_factory):
     stop_group(proc)
 
 
-def listening_ports(pids: list[int]) -> list[tuple[str, int]]:
-    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
-    ports = []
-    for line in out.splitlines():
-        if any(f"pid={p}," in line for p in pids):
-            host, _, port = line.split()[3].rpartition(":")
-            ports.append((host, int(port)))
-    return ports
+def listening_sockets(pids: list[int]) -> list[tuple[str, int, int]]:
+    """(address, port, pid) of every TCP socket the processes ``pids`` listen on, read from /proc
+    (the socket inodes in /proc/PID/fd, their addresses in /proc/net/tcp and tcp6)."""
+    owner = {}
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:  # gone
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                owner[target[len("socket:["):-1]] = pid
+    found = []
+    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A" or fields[9] not in owner:  # 0A: LISTEN
+                continue
+            address, port = fields[1].split(":")
+            raw = bytes.fromhex(address)  # 32-bit words in host (little-endian) order
+            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            found.append((socket.inet_ntop(family, raw), int(port, 16), owner[fields[9]]))
+    return found
 
 
-@pytest.mark.skipif(not shutil.which("ss"), reason="needs ss (iproute2)")
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "gone"
+
+
+def is_loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return ip.is_loopback or bool(getattr(ip, "ipv4_mapped", None) and ip.ipv4_mapped.is_loopback)
+
+
 def test_the_local_ray_instance_serves_no_metrics(running_driver):
     proc, _, _ = running_driver
-    ports = listening_ports(session_processes(proc.pid))
+    ports = [(host, port) for host, port, _ in listening_sockets(session_processes(proc.pid))]
     assert len(ports) >= 3, ports  # GCS, raylet, agents
     answering = []
     for host, port in ports:
@@ -379,6 +411,17 @@ def test_the_local_ray_instance_serves_no_metrics(running_driver):
         except Exception:  # not HTTP, refused, 404: no metrics there
             pass
     assert answering == [], f"Prometheus metrics served without authentication on {answering}"
+
+
+def test_the_local_ray_instance_listens_on_loopback_only(running_driver):
+    proc, _, _ = running_driver
+    sockets = listening_sockets(session_processes(proc.pid))
+    names = {pid: _comm(pid) for _, _, pid in sockets}
+    # the driver, the GCS, the raylet, its agents and the trials' workers each serve gRPC
+    assert {"gcs_server", "raylet"} <= set(names.values()), names
+    assert len(names) >= 5, names
+    exposed = [(host, port, names[pid]) for host, port, pid in sockets if not is_loopback(host)]
+    assert exposed == [], f"the private Ray instance listens beyond 127.0.0.1: {exposed}"
 
 
 def test_cleanup_stops_what_a_killed_driver_left_and_only_that(running_driver, tmp_path):
