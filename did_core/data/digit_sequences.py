@@ -69,6 +69,23 @@ def split_instances(split: str) -> np.ndarray:
     return np.stack([r[:n] for r in rows])
 
 
+@functools.lru_cache(maxsize=2)
+def _canvases(split: str) -> torch.Tensor:
+    """Every (digit, instance) of ``split`` at every shift: ink in 1/16 steps as uint8
+    ``[10 * n_inst, len(SHIFTS) ** 2, 32, 32]`` (row ``digit * n_inst + instance``, shift ``dx * 5 + dy``)."""
+    images, _ = _digits()
+    index = split_instances(split).reshape(-1)
+    ink = torch.from_numpy(np.rint(images[index] * 16).astype(np.uint8))
+    ink = ink.repeat_interleave(SCALE, 1).repeat_interleave(SCALE, 2)  # nearest x3: 24x24
+    size, margin = 8 * SCALE, (IMAGE_SIZE - 8 * SCALE) // 2
+    out = torch.zeros(len(index), len(SHIFTS) ** 2, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
+    for i, dx in enumerate(SHIFTS):
+        for j, dy in enumerate(SHIFTS):
+            top, left = margin + dy, margin + dx
+            out[:, i * len(SHIFTS) + j, top:top + size, left:left + size] = ink
+    return out
+
+
 class DigitSequences(GroundTruthDataset):
     name = "digit_sequences"
     source = "procedural"
@@ -80,9 +97,7 @@ class DigitSequences(GroundTruthDataset):
         super().__init__(device)
         self.split = split
         self._instances = split_instances(split)
-        images, _ = _digits()
-        big = torch.from_numpy(images).repeat_interleave(SCALE, 1).repeat_interleave(SCALE, 2)  # nearest x3
-        self._ink = big.to(self.device)  # [1797, 24, 24]
+        self._canvases = _canvases(split).to(self.device)  # uint8 ink x 16, [10 * n_inst, 25 shifts, 32, 32]
         self._fg = torch.from_numpy(FOREGROUND).to(self.device)
         n_inst = self._instances.shape[1]
         self.factor_names = ("digit", "colour", "instance", "dx", "dy")
@@ -105,23 +120,11 @@ class DigitSequences(GroundTruthDataset):
         return y
 
     def images(self, factors: np.ndarray | torch.Tensor) -> torch.Tensor:
-        y = self.check_factors(factors)
-        n = len(y)
-        index = torch.from_numpy(self._instances[y[:, 0], y[:, 2]]).to(self.device)
-        ink = self._ink[index]  # [n, 24, 24]
-        canvas = torch.zeros(n, IMAGE_SIZE, IMAGE_SIZE, device=self.device)
-        margin = (IMAGE_SIZE - 8 * SCALE) // 2
-        size = 8 * SCALE
-        for dx in range(len(SHIFTS)):
-            for dy in range(len(SHIFTS)):
-                rows = np.flatnonzero((y[:, 3] == dx) & (y[:, 4] == dy))
-                if len(rows):
-                    top, left = margin + SHIFTS[dy], margin + SHIFTS[dx]
-                    r = torch.from_numpy(rows).to(self.device)
-                    canvas[r, top:top + size, left:left + size] = ink[r]
-        fg = self._fg[torch.from_numpy(y[:, 1]).to(self.device)]  # [n, 3]
-        a = canvas.unsqueeze(1)
-        return BACKGROUND * (1 - a) + fg[:, :, None, None] * a
+        y = torch.from_numpy(self.check_factors(factors)).to(self.device)
+        n_inst, n_shift = self.factor_sizes[2], len(SHIFTS)
+        a = self._canvases[y[:, 0] * n_inst + y[:, 2], y[:, 3] * n_shift + y[:, 4]].unsqueeze(1).float() / 16
+        fg = self._fg[y[:, 1]][:, :, None, None]  # [n, 3, 1, 1]
+        return BACKGROUND * (1 - a) + fg * a
 
     def scoring_view(self, seed: int = 0) -> "FragmentScoring":
         """The test split's fragments as the disentanglement metrics see them: factors (digit, colour)."""
