@@ -4,7 +4,8 @@
   ``codebook_accuracy`` = mean over the atoms used of the row's purity (max / row sum);
   ``codebook_purity`` = the frequency-weighted purity (sum of row maxima / fragments);
   ``codebook_hungarian`` = one-to-one accuracy (best matching of atoms to digits, the rest wrong);
-  ``codebook_atoms_used``. Without quantisation (or before the codebook exists) the atoms are
+  ``codebook_atoms_used``. (The authors' mean over atoms counts a tiny atom as much as a large
+  one, so a few nearly empty atoms lift it far above chance; purity and one-to-one do not.) Without quantisation (or before the codebook exists) the atoms are
   k-means clusters of the content codes (K of them), so the scores stay comparable.
 - Retrieval PR-AUC for (z_c, digit), (z_s, colour) (high is good) and (z_s, digit), (z_c, colour)
   (low is good): each fragment queries the others by Euclidean distance; at k in 1, 2, 5, 10, 20,
