@@ -205,7 +205,7 @@ def _swap_grid(x, content, zs, y, D, L: int) -> torch.Tensor:
     style_cols = torch.as_tensor(styles)
     nc, ns = len(content_rows), len(style_cols)
     decoded = D(content[content_rows].repeat_interleave(ns, 0), zs[style_cols].repeat(nc, 1)).float()
-    grid = torch.zeros(nc + 1, ns + 1, *x.shape[1:])
+    grid = torch.full((nc + 1, ns + 1, *x.shape[1:]), BACKGROUND)  # the corner stays blank
     grid[0, 1:] = x[style_cols].cpu()
     grid[1:, 0] = x[content_rows].cpu()
     grid[1:, 1:] = decoded.reshape(nc, ns, *x.shape[1:]).cpu()
