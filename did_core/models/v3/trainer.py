@@ -51,6 +51,8 @@ def learning_rate(cfg: Config, step: int) -> float:
 def train(config: Config, out_dir: str | Path | None = None, resume: bool = True) -> Iterator[Event]:
     cfg = config
     run = Run(cfg, out_dir, resume)
+    if run.out_dir is not None and not resume:  # like Run's own files: no earlier run's matrix may stay
+        (run.out_dir / CODEBOOK_FILE).unlink(missing_ok=True)
     dev, data = run.device, run.dataset
     nets = {name: net.to(dev) for name, net in build_nets(cfg, data.num_channels).items()}
     E, D, Q = nets["E"], nets["D"], nets["Q"]
