@@ -156,7 +156,7 @@ class Run:
                 return encode(x).float()
 
         try:
-            scores = evaluate(self.dataset, encode_eval, protocol=protocol, metrics=self.config.metric_names(),
+            scores = evaluate(self.dataset.scoring_view(self.config.seed), encode_eval, protocol=protocol, metrics=self.config.metric_names(),
                               seed=self.config.seed)
             return {k: float(v) for k, v in scores.items()}
         finally:

@@ -8,7 +8,7 @@ JSON records. The study writes it and the report reads it through the names and 
       results.csv       one row per finished trial (:data:`RESULT_COLUMNS`)
       curves.csv        trial, step, name, value (:data:`CURVE_COLUMNS`)
       trials/<number>/  trial.json (:class:`TrialRecord`), config.json, scores.json, traversal.png,
-                        checkpoint.pt, error.txt
+                        checkpoint.pt, error.txt; a sequence model (V3) also codebook.json
       report.html
 
 ``results.csv``: ``trial, config_id, seed, status, params_<name>..., <score>..., <protocol>/<score>...,

@@ -1,4 +1,4 @@
-"""Ground-truth datasets (dSprites, 3DShapes, and the small Squares), from a file or drawn procedurally.
+"""Ground-truth datasets (dSprites, 3DShapes, the small Squares, and V3's digit sequences), from a file or drawn procedurally.
 
 Both sources of a dataset have the same factor names, sizes and values; the procedural one
 needs no file and draws batches directly on the training device.
@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from .base import DatasetError, GroundTruthDataset
+from .digit_sequences import DigitSequences
 from .dsprites import DSpritesFile, DSpritesProcedural
 from .shapes3d import Shapes3DFile, Shapes3DProcedural
 from .squares import Squares
@@ -23,6 +24,7 @@ _DATASETS = {
     "dsprites": {"procedural": DSpritesProcedural, "file": DSpritesFile},
     "shapes3d": {"procedural": Shapes3DProcedural, "file": Shapes3DFile},
     "squares": {"procedural": Squares},  # small and procedural only: no file exists
+    "digit_sequences": {"procedural": DigitSequences},  # from scikit-learn's bundled digits: no file
 }
 ALIASES = {"3dshapes": "shapes3d"}
 SOURCES = ("procedural", "file")

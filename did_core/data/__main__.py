@@ -4,7 +4,8 @@
 
 writes a grid with one row per factor: the factor traverses its values (all of them, or 16
 evenly spaced ones when it has more than 16) while the other factors stay at one random draw.
-With a partial file, combinations the file lacks are left empty.
+With a partial file, combinations the file lacks are left empty. A sequence dataset
+(digit_sequences) adds ``SEQUENCE_ROWS`` rows below, each one whole sample (its fragments in order).
 """
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from . import SOURCES, available_datasets, get_dataset
 from .base import DatasetError, GroundTruthDataset
 
 MAX_STEPS = 16
+SEQUENCE_ROWS = 4
 
 
 def traversal_rows(ds: GroundTruthDataset, seed: int = 0) -> tuple[list[list], list[str]]:
-    """One row of images per factor, each a list of [C, 64, 64] tensors or None, and the row labels."""
+    """One row of images per factor (then whole samples of a sequence dataset), each a list of
+    [C, S, S] tensors or None, and the row labels."""
     base = ds.sample_factors(1, np.random.default_rng(seed))[0]
     rows, labels = [], []
     for k, (name, size) in enumerate(zip(ds.factor_names, ds.factor_sizes)):
@@ -33,6 +36,11 @@ def traversal_rows(ds: GroundTruthDataset, seed: int = 0) -> tuple[list[list], l
         it = iter(x) if x is not None else iter(())
         rows.append([next(it) if p else None for p in present])
         labels.append(f"{name} ({len(values)}/{size})")
+    if ds.sequence_length:
+        samples = ds.sample_sequences(SEQUENCE_ROWS, np.random.default_rng(seed))
+        for i, y in enumerate(samples):
+            rows.append(list(ds.images(y)))
+            labels.append(f"sample {i}")
     return rows, labels
 
 

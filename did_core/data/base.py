@@ -32,6 +32,7 @@ class GroundTruthDataset(ABC):
     num_channels: int
     image_size: int = 64
     binary: bool = False  # every pixel is 0 or 1 (dSprites, Squares): G's grey levels carry nothing real
+    sequence_length: int = 0  # fragments per sample for a sequence dataset (digit_sequences); 0 = images only
 
     def __init__(self, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
@@ -47,6 +48,16 @@ class GroundTruthDataset(ABC):
     @abstractmethod
     def images(self, factors: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Images for factor indices [n, K]: float32 [n, C, S, S] (S = ``image_size``) in [0, 1] on ``self.device``."""
+
+    def sample_sequences(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` samples of ``sequence_length`` fragments each: factor rows int64 [n, L, K]. Only a
+        sequence dataset has them (``sequence_length > 0``)."""
+        raise ValueError(f"{self.name}: not a sequence dataset (it has no samples made of fragments)")
+
+    def scoring_view(self, seed: int = 0) -> "GroundTruthDataset":
+        """The dataset the disentanglement metrics score a representation on: the dataset itself,
+        except for a sequence dataset (its held-out fragments against the factors that matter)."""
+        return self
 
     def sample_fixed_factor(self, factor: int, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """``batch_size`` factor rows that share one random value of ``factor`` (FactorVAE/BetaVAE scores)."""

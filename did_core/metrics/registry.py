@@ -167,3 +167,6 @@ for _metric in (
            {"beta_vae": beta_vae_score(dataset, codes_of, protocol, rng)}),
 ):
     register(_metric)
+
+# Scores more than one model provides from its own nets (V3, PartedVAE): registered once, here.
+register(Metric("swap", {"swap_accuracy": "maximize"}, MODEL))

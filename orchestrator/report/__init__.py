@@ -7,7 +7,8 @@ shows: where and how the study ran, the leaderboard (mean ± std over seeds), fo
 every score against the ablated parameter with a Welch test of each setting against the
 default, for a search Optuna's history / importances / parallel coordinates / slices / contour
 (/ Pareto front), for a comparison Table 1 and total correlation against MIG (Figure 2), DiD's
-shortcut diagnostics with their flags, training curves of every trial, the best model's latent traversal, the failed trials, and the
+shortcut diagnostics with their flags, a sequence model's (V3's) own scores and codebook matrices,
+training curves of every trial, the best model's latent traversal (a sequence model's swap grid), the failed trials, and the
 study file. A folder with nothing finished still gets a report that says so.
 
 Example:
@@ -29,6 +30,7 @@ from .diagnostics import diagnostics_section
 from .figures import IMPORTANCE_EVALUATOR, MAX_CURVE_POINTS, ablation_figure, curve_figures, search_figures
 from .header import header_table
 from .html import Page, Raw, esc, fmt, image, table
+from .sequences import sequence_section, traversal_text
 from .stats import (ablation_default, ablation_tests, best_trial, config_label, leaderboard,
                            trial_counts, with_config)
 
@@ -59,6 +61,7 @@ def write_report(run: RunData, out: str | Path | None = None) -> Path:
     elif not run.finished.empty and run.kind == "comparison":
         comparison_sections(page, run)
     diagnostics_section(page, run)
+    sequence_section(page, run)
     _curves_section(page, run)
     _traversal_section(page, run)
     _failed_section(page, run)
@@ -182,10 +185,9 @@ def _traversal_section(page: Page, run: RunData) -> None:
         if run.objectives:
             caption += f", {run.objectives[0][0]} = {fmt(row.get(run.objectives[0][0]))}"
         blocks.append(image(png, caption, thumb=trial != best) if held(run.run_dir, png) else f'<div class="note">{esc(caption)}: no traversal.png</div>')
-    intro = ('<p class="muted">Each row moves one latent dimension across its range with the others fixed: a '
-             "disentangled model changes one factor of the image per row.</p>")
+    title, intro = traversal_text(run)  # a sequence model's images are swap grids
     gallery = f'<div class="gallery">{"".join(blocks)}</div>' if blocks else '<p class="muted">No finished trial.</p>'
-    page.section("Latent traversals", intro if blocks else "", gallery)
+    page.section(title, intro if blocks else "", gallery)
 
 
 def _failed_section(page: Page, run: RunData) -> None:
