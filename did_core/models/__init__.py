@@ -22,6 +22,7 @@ _MODULES: dict[str, str] = {
     "beta_vae": "did_core.models.beta_vae",
     "beta_tcvae": "did_core.models.beta_tcvae",
     "factor_vae": "did_core.models.factor_vae",
+    "parted_vae": "did_core.models.parted_vae",
 }
 
 
