@@ -6,7 +6,8 @@ initial weights): ``class_accuracy`` (chance 1/3 for dSprites' three shapes), it
     python benchmarks/parted_learning.py --preset quick --seed 0 --out runs/parted-learning
     python benchmarks/parted_learning.py --preset quick --seed 1 --out runs/parted-learning
 
-Run one seed per process (two processes use the two cores of a small machine). Each trains the
+Run one seed per process (two processes use the two cores of a small machine), or split a seed
+over two (``--parts labelled,untrained`` and ``--parts unlabelled``). A process trains the
 labelled run, scores the untrained model, then trains the run without labels; every finished part
 prints a JSON line (``{"seed", "labels", "scores", "minutes"}``; ``labels`` is ``"untrained"`` for
 the untrained model) and ``--summary DIR`` prints the table of every JSON line in DIR's logs.
@@ -84,7 +85,9 @@ def main(argv=None) -> None:
     ap.add_argument("--metrics", default="mig,dci", help="disentanglement scores (final protocol: dlib)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other Config field")
-    ap.add_argument("--summary", action="store_true", help="print the table of the logs in --out and exit")
+    ap.add_argument("--parts", default="labelled,untrained,unlabelled",
+                    help="which of the three to run, in this order (two processes may split one seed)")
+    ap.add_argument("--summary", action="store_true", help="print the table of every *.log in --out and exit")
     args = ap.parse_args(argv)
     out = Path(args.out)
     if args.summary:
@@ -98,7 +101,11 @@ def main(argv=None) -> None:
         print(json.dumps({"preset": args.preset, "seed": args.seed, "labels": labels, "scores": scores,
                           "minutes": round((time.perf_counter() - start) / 60, 1)}), flush=True)
 
-    for labels in (args.labels, "untrained", 0):
+    parts = {"labelled": args.labels, "untrained": "untrained", "unlabelled": 0}
+    unknown = sorted(set(args.parts.split(",")) - set(parts))
+    if unknown:
+        ap.error(f"--parts: unknown {unknown}; choose from {sorted(parts)}")
+    for labels in (parts[p] for p in args.parts.split(",")):
         cfg = Config.from_preset(args.preset, seed=args.seed, eval_metrics=args.metrics, num_threads=args.threads,
                                  n_labelled=args.labels if labels == "untrained" else labels, **overrides)
         if labels == "untrained":
