@@ -122,23 +122,19 @@ def test_block_linear_is_block_diagonal():
     assert torch.equal(layer(x2)[:, :4], y[:, :4])
 
 
-def test_masks_stay_block_diagonal_after_50_optimiser_steps(tmp_path):
+def test_masks_stay_block_diagonal_after_50_optimiser_steps(tmp_path, monkeypatch):
     """Two categorical variables (shape and scale) so that there are off-block weights; 50 steps of
     the trainer (both optimisers), then the checkpoint's weights outside the blocks are exactly 0."""
     from did_core.checkpoint import load_checkpoint
     from did_core.metrics.protocols import PROTOCOLS, replace
-    from did_core.models.parted_vae import scores, train
+    from did_core.models.parted_vae import train
 
     torch.set_num_threads(1)
-    PROTOCOLS.setdefault("tiny", replace("fast", name="tiny", num_train=400, num_test=200, dci_n_estimators=5))
-    original = scores.N_ROWS, scores.N_SWAPS
-    scores.N_ROWS, scores.N_SWAPS = 200, 50
-    try:
-        cfg = Config.from_preset("smoke", class_factor="shape,scale", steps=50, eval_every=0, log_every=50,
-                                 batch_size=8, labelled_batch_size=8, eval_metrics="mig", final_protocol="tiny")
-        events = list(train(cfg, out_dir=tmp_path))
-    finally:
-        scores.N_ROWS, scores.N_SWAPS = original
+    monkeypatch.setitem(PROTOCOLS, "tiny", replace("fast", name="tiny", num_train=400, num_test=200, dci_n_estimators=5))
+    cfg = Config.from_preset("smoke", class_factor="shape,scale", steps=50, eval_every=0, log_every=50,
+                             batch_size=8, labelled_batch_size=8, eval_metrics="mig", final_protocol="tiny",
+                             score_rows=200, swap_pairs=50)
+    events = list(train(cfg, out_dir=tmp_path))
     assert events[-1].step == 50
     nets = load_checkpoint(tmp_path / "checkpoint.pt")["nets"]["encoder"]
     gate, u_mean, u_logvar = nets["gate.weight"], nets["u_mean.weight"], nets["u_logvar.weight"]

@@ -16,12 +16,12 @@ from PIL import Image
 from did_core.checkpoint import load_checkpoint
 from did_core.metrics.protocols import PROTOCOLS, replace
 from did_core.metrics.registry import directions
-from did_core.models.parted_vae import Config, scores, train
+from did_core.models.parted_vae import Config, train
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_PROTOCOL = replace("fast", name="tiny", num_train=400, num_test=200, dci_n_estimators=5)
 TINY = dict(steps=4, log_every=2, eval_every=0, batch_size=8, labelled_batch_size=8, n_labelled=50, seed=3,
-            eval_protocol="tiny", final_protocol="tiny", eval_metrics="mig")
+            eval_protocol="tiny", final_protocol="tiny", eval_metrics="mig", score_rows=300, swap_pairs=60)
 LOSSES = {"supervised", "reconstruction", "kl_z", "kl_u", "kl_c_marginal", "entropy_c", "bc_penalty", "loss"}
 OWN = {"class_accuracy", "class_accuracy_matched", "prior_overlap", "swap_accuracy"}
 
@@ -30,8 +30,6 @@ OWN = {"class_accuracy", "class_accuracy_matched", "prior_overlap", "swap_accura
 def small_and_single_threaded(monkeypatch):
     torch.set_num_threads(1)
     monkeypatch.setitem(PROTOCOLS, "tiny", TINY_PROTOCOL)
-    monkeypatch.setattr(scores, "N_ROWS", 300)
-    monkeypatch.setattr(scores, "N_SWAPS", 60)
 
 
 def test_trains_and_writes_its_run_files(tmp_path):
@@ -88,7 +86,7 @@ def test_resume_refuses_a_different_experiment(tmp_path):
 def test_parted_labels_smoke_end_to_end(tmp_path):
     out = tmp_path / "run"
     p = subprocess.run([sys.executable, "-m", "orchestrator.study", "parted_labels", "--preset", "smoke",
-                        "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+                        "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     df = pd.read_csv(out / "results.csv")
     assert len(df) == 2 and (df["status"] == "COMPLETE").all(), df.to_string()

@@ -35,6 +35,8 @@ def _compressed(steps: int) -> dict[str, Any]:
 @dataclass
 class Config(TrainConfig):
     model: ClassVar[str] = "parted_vae"
+    # how the model's own scores are computed is part of the schedule (like eval_protocol), not the experiment
+    SCHEDULE_FIELDS: ClassVar[frozenset[str]] = TrainConfig.SCHEDULE_FIELDS | {"score_rows", "swap_pairs"}
 
     # Latent space
     z_dim: int = 5  # class-independent Gaussian latents, prior N(0, I)
@@ -72,13 +74,16 @@ class Config(TrainConfig):
     lr: float = 5e-4  # the VAE step: every net and the prior
     lr_supervised: float = 5e-4  # the labelled step
 
+    # The model's own scores (scores.py): images for the class accuracies, pairs for the swap accuracy
+    score_rows: int = 10_000
+    swap_pairs: int = 1_000
     traversal_steps: int = 10  # columns of traversal.png
     traversal_range: float = 2.0  # each latent swept over [-r, r] around the code of one real image
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         # seconds: tests and the smoke studies
         "smoke": dict(_compressed(20), log_every=5, eval_every=10, eval_protocol="fast", final_protocol="fast",
-                      batch_size=16, labelled_batch_size=16, n_labelled=200),
+                      batch_size=16, labelled_batch_size=16, n_labelled=200, score_rows=500, swap_pairs=100),
         # under 30 minutes on one CPU core, final dlib evaluation included (README, "PartedVAE")
         "quick": dict(_compressed(QUICK_STEPS), log_every=50, eval_every=QUICK_STEPS // 2),
         # the authors' dSprites settings (GPU)
@@ -97,7 +102,7 @@ class Config(TrainConfig):
             return ConfigError.invalid(name, field, f"{why}, got {getattr(self, field)!r}")
 
         for field in ("z_dim", "u_dim", "slope_steps", "z_capacity_steps", "u_capacity_steps",
-                      "labelled_batch_size", "traversal_steps"):
+                      "labelled_batch_size", "traversal_steps", "score_rows", "swap_pairs"):
             if getattr(self, field) < 1:
                 raise bad(field, "must be >= 1")
         for field in ("temperature", "slope_start", "lr", "lr_supervised", "traversal_range"):

@@ -1,6 +1,6 @@
 """PartedVAE's own scores, registered as provided by the model (``did_core.metrics.registry``):
 
-- ``class_accuracy``: argmax ``q(c|x)`` against the class factor on ``N_ROWS`` images drawn
+- ``class_accuracy``: argmax ``q(c|x)`` against the class factor on ``score_rows`` images drawn
   uniformly (mean over the categorical variables; chance = 1 / classes);
 - ``class_accuracy_matched``: the same after the best one-to-one relabelling of the classes
   (Hungarian assignment on the confusion matrix): a run without labels may name shapes in any order;
@@ -8,8 +8,9 @@
   prior (1 = two classes share one component; the ``standard`` prior's are all N(0, I), so 1);
 - ``swap_accuracy``: decode ``[z_j, u_i]`` (``z`` of image ``j``, ``u`` of image ``i``, whose class
   differs from ``j``'s); the decoded class is the class value whose re-render of ``j``'s factors
-  is nearest (squared error) to the decoded image; the fraction of ``N_SWAPS`` pairs where it is
-  ``i``'s class (for several variables: all of them). Keeping ``j``'s own class scores 0.
+  is nearest (squared error) to the decoded image; the fraction of pairs where it is
+  ``i``'s class (for several variables: all of them), over ``swap_pairs`` pairs. Keeping ``j``'s own
+  class scores 0; a decoder that ignores both ``z`` and ``u`` about 1 / classes.
 
 Everything is drawn from generators seeded by the run's seed, never the training RNG, so scoring a
 run does not change it. The encoder sees evaluation's one-hot ``c`` and the slope's cap.
@@ -31,8 +32,6 @@ from .losses import pairwise_bc
 DIRECTIONS = {"class_accuracy": "maximize", "class_accuracy_matched": "maximize",
               "prior_overlap": "minimize", "swap_accuracy": "maximize"}
 register(Metric("parted_vae", DIRECTIONS, MODEL))
-N_ROWS = 10_000  # images for the class accuracies
-N_SWAPS = 1_000  # (i, j) pairs for the swap accuracy
 BATCH = 500
 STREAM = 0x5CA1E  # this module's random stream, next to the run's seed
 
@@ -55,9 +54,9 @@ def model_scores(enc, dec, prior, dataset, cfg, class_columns: list[int], device
     """The four scores above for the nets as they are now."""
     rng = np.random.default_rng([cfg.seed, STREAM])
     sizes = [dataset.factor_sizes[c] for c in class_columns]
-    y = dataset.sample_factors(N_ROWS, rng)
+    y = dataset.sample_factors(cfg.score_rows, rng)
     preds = []
-    for start in range(0, N_ROWS, BATCH):
+    for start in range(0, cfg.score_rows, BATCH):
         logits = encode_hard(enc, dataset.images(y[start:start + BATCH]).to(device), cfg).c_logits.float()
         preds.append(torch.stack([chunk.argmax(1) for chunk in logits.split(sizes, dim=1)], dim=1).cpu().numpy())
     pred = np.concatenate(preds)
@@ -91,9 +90,9 @@ def swap_decode(enc, dec, x_i: torch.Tensor, x_j: torch.Tensor, cfg) -> torch.Te
 
 def swap_accuracy(enc, dec, dataset, cfg, class_columns: list[int], device: torch.device,
                   rng: np.random.Generator) -> float:
-    y_i, y_j = swap_pairs(dataset, N_SWAPS, class_columns, rng)
+    y_i, y_j = swap_pairs(dataset, cfg.swap_pairs, class_columns, rng)
     hits = []
-    for start in range(0, N_SWAPS, BATCH):
+    for start in range(0, cfg.swap_pairs, BATCH):
         a, b = y_i[start:start + BATCH], y_j[start:start + BATCH]
         decoded = swap_decode(enc, dec, dataset.images(a).to(device), dataset.images(b).to(device), cfg)
         correct = np.ones(len(a), dtype=bool)
