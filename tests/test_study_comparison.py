@@ -78,10 +78,10 @@ def test_builtin_comparisons_resolve():
     grids = {a.label: [p for p in a.space.get("beta", a.space.get("gamma")).grid()] if a.space else []
              for a in table1.arms}
     assert grids == {"did": [], "beta_vae": [1, 2, 4, 6, 8, 16], "beta_tcvae": [1, 2, 4, 6, 8, 10],
-                     "factor_vae": [10, 20, 30, 40, 50, 100]}
-    assert table1.planned_trials == 2 * (1 + 18) * 5
+                     "factor_vae": [10, 20, 30, 40, 50, 100], "parted_vae": []}
+    assert table1.planned_trials == 2 * (1 + 18 + 1) * 5
     quick = load_study("baselines", "quick")
-    assert quick.datasets == ["dsprites"] and quick.planned_trials == 4 * 2
+    assert quick.datasets == ["dsprites"] and quick.planned_trials == 5 * 2
     figure2 = load_study("tc_vs_mig", "smoke")
     assert "gaussian_tc" in figure2.fixed["eval_metrics"] and figure2.datasets == ["dsprites"]
 

@@ -34,6 +34,15 @@ def available_datasets() -> list[str]:
     return sorted(_DATASETS)
 
 
+def dataset_factors(name: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """``(factor_names, factor_sizes)`` of dataset ``name`` without building it (both sources share them)."""
+    key = ALIASES.get(name, name)
+    if key not in _DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {available_datasets()} (or the alias '3dshapes')")
+    cls = _DATASETS[key]["procedural"]
+    return tuple(cls.factor_names), tuple(cls.factor_sizes)
+
+
 def get_dataset(
     name: str, source: str = "procedural", path: str | Path | None = None, device: str | torch.device = "cpu"
 ) -> GroundTruthDataset:
@@ -59,4 +68,4 @@ def get_dataset(
     return _DATASETS[key]["file"](path=path, device=device)
 
 
-__all__ = ["DatasetError", "GroundTruthDataset", "available_datasets", "get_dataset", "SOURCES"]
+__all__ = ["DatasetError", "GroundTruthDataset", "available_datasets", "dataset_factors", "get_dataset", "SOURCES"]

@@ -23,6 +23,7 @@ _MODULES: dict[str, str] = {
     "beta_tcvae": "did_core.models.beta_tcvae",
     "factor_vae": "did_core.models.factor_vae",
     "v3": "did_core.models.v3",
+    "parted_vae": "did_core.models.parted_vae",
 }
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from did_core.atomic import atomic_path
 
-from ..run_folder import REPORT_FILE, TRAVERSAL_FILE, Status, held, trial_dir
+from ..run_folder import REPORT_FILE, SWAP_FILE, TRAVERSAL_FILE, Status, held, trial_dir
 from .comparison import comparison_sections
 from .data import RunData, load_run
 from .diagnostics import diagnostics_section
@@ -185,7 +185,14 @@ def _traversal_section(page: Page, run: RunData) -> None:
         if run.objectives:
             caption += f", {run.objectives[0][0]} = {fmt(row.get(run.objectives[0][0]))}"
         blocks.append(image(png, caption, thumb=trial != best) if held(run.run_dir, png) else f'<div class="note">{esc(caption)}: no traversal.png</div>')
+        swap = trial_dir(run.run_dir, trial) / SWAP_FILE
+        if held(run.run_dir, swap):  # PartedVAE's: z of the top row's image, u of the left column's
+            blocks.append(image(swap, f"trial {trial}: swap grid", thumb=trial != best))
     title, intro = traversal_text(run)  # a sequence model's images are swap grids
+    if any("swap grid" in b for b in blocks):
+        intro += ('<p class="muted">A swap grid (PartedVAE) decodes the class-independent z of the top row\'s image '
+                  "with the class-related u of the left column's image: each row should draw the left image's class "
+                  "(shape) in the pose, size and place of the image above.</p>")
     gallery = f'<div class="gallery">{"".join(blocks)}</div>' if blocks else '<p class="muted">No finished trial.</p>'
     page.section(title, intro if blocks else "", gallery)
 
