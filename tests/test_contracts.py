@@ -67,12 +67,12 @@ def test_a_registration_is_checked():
         registry.register(registry.Metric("sap2", {"sap": "maximize"}, registry.MODEL))
     with pytest.raises(ValueError, match="'maximize' or 'minimize'"):
         registry.Metric("acc", {"acc": "up"}, registry.MODEL)
-    accuracy = registry.register(registry.Metric("class_accuracy", {"class_accuracy": "maximize"}, registry.MODEL))
+    accuracy = registry.register(registry.Metric("toy_accuracy", {"toy_accuracy": "maximize"}, registry.MODEL))
     try:  # a score the model provides: listed with its direction, never computed by the driver
-        assert registry.directions()["class_accuracy"] == "maximize"
+        assert registry.directions()["toy_accuracy"] == "maximize"
         assert accuracy.name not in registry.computed_metrics()
     finally:
-        registry.unregister("class_accuracy")
+        registry.unregister("toy_accuracy")
 
 
 # ---- protocols ------------------------------------------------------------------------------
