@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import optuna
@@ -28,7 +27,7 @@ from orchestrator.study import run_study
 from orchestrator.study_file import StudyError
 from orchestrator.trial_folder import TrialFolder
 from servers import free_port
-from test_orchestrator_cluster import _wait_for_address, stop
+from test_orchestrator_cluster import _wait_for_address, _wait_for_nodes, stop
 from toy import TOY
 
 RAY = str(Path(sys.executable).parent / "ray")
@@ -81,16 +80,10 @@ def split_cluster(tmp_path_factory):
             stop(p)
 
 
-def _alive_nodes(address: str, n: int, timeout: float = 120) -> set[str]:
-    ray.init(address=address, log_to_driver=False, logging_level="WARNING")
-    try:
-        deadline = time.time() + timeout
-        while len(nodes := {x["NodeID"] for x in ray.nodes() if x["Alive"]}) < n and time.time() < deadline:
-            time.sleep(0.5)
-        assert len(nodes) == n, f"{len(nodes)} Ray node(s) up, not {n}"
-        return nodes
-    finally:
-        ray.shutdown()
+def _alive_nodes(address: str, n: int) -> set[str]:
+    nodes = _wait_for_nodes(address, n)
+    assert len(nodes) == n, f"{len(nodes)} Ray node(s) up, not {n}"
+    return nodes
 
 
 def _study(folder: Path) -> Path:
