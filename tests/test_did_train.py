@@ -111,11 +111,7 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     tail = [e for e in straight if e["kind"] == "progress" and e["step"] > 3]
     assert [e["losses"] for e in resumed if e["kind"] == "progress"] == [e["losses"] for e in tail]
     assert resumed[-1]["scores"] == straight[-1]["scores"]
-    a, b = load_checkpoint(tmp_path / "a" / "checkpoint.pt"), load_checkpoint(tmp_path / "b" / "checkpoint.pt")
-    assert a["step"] == b["step"] == 6
-    for net in a["nets"]:
-        for key, value in a["nets"][net].items():
-            assert torch.equal(value, b["nets"][net][key]), (net, key)
+    assert_same_checkpoints(tmp_path / "a" / "checkpoint.pt", tmp_path / "b" / "checkpoint.pt", step=6)
 
 
 def test_resume_refuses_a_different_experiment(tmp_path):
@@ -155,3 +151,12 @@ def test_cli_writes_run_folder(tmp_path):
 
     bad = subprocess.run(cmd[:-1] + ["--set", "tau=cold"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Config.tau: 'cold' is not a valid float" in bad.stderr
+
+
+def assert_same_checkpoints(a_path, b_path, step: int) -> None:
+    """Two checkpoints at ``step`` whose nets hold identical tensors (an exact resume)."""
+    a, b = load_checkpoint(a_path), load_checkpoint(b_path)
+    assert a["step"] == b["step"] == step
+    for net in a["nets"]:
+        for key, value in a["nets"][net].items():
+            assert torch.equal(value, b["nets"][net][key]), (net, key)

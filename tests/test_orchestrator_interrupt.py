@@ -47,6 +47,20 @@ def stop_group(proc):
         pass
 
 
+def kill_after_finished_rows(driver: subprocess.Popen, out: Path, n: int = 2, timeout: float = 240) -> None:
+    """SIGKILL the study driver once ``n`` trials are in its results table (then its process group)."""
+    try:
+        deadline = time.time() + timeout
+        while finished_rows(out) < n and driver.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert driver.poll() is None, "the study ended before it could be interrupted"
+        assert finished_rows(out) >= n
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        stop_group(driver)
+
+
 def test_killed_study_continues_without_repeating_trials(tmp_path):
     study = tmp_path / "interrupted.yaml"
     study.write_text(yaml.safe_dump({
@@ -56,16 +70,7 @@ def test_killed_study_continues_without_repeating_trials(tmp_path):
     }))
     out = tmp_path / "run"
     first = start(tmp_path, study, out)
-    try:
-        deadline = time.time() + 240
-        while finished_rows(out) < 2 and first.poll() is None and time.time() < deadline:
-            time.sleep(0.2)
-        assert first.poll() is None, "the study ended before it could be interrupted"
-        assert finished_rows(out) >= 2
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=30)
-    finally:
-        stop_group(first)
+    kill_after_finished_rows(first, out)
     before = pd.read_csv(out / "results.csv")
     assert 2 <= len(before) < 6
 

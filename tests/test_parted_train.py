@@ -13,10 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from did_core.checkpoint import load_checkpoint
 from did_core.metrics.protocols import PROTOCOLS, replace
 from did_core.metrics.registry import directions
 from did_core.models.parted_vae import Config, train
+from test_did_train import assert_same_checkpoints
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_PROTOCOL = replace("fast", name="tiny", num_train=400, num_test=200, dci_n_estimators=5)
@@ -69,11 +69,7 @@ def test_interrupted_run_resumes_to_the_same_numbers(tmp_path):
     tail = [e for e in straight if e.kind == "progress" and e.step > 3]
     assert [e.losses for e in resumed if e.kind == "progress"] == [e.losses for e in tail]
     assert resumed[-1].scores == straight[-1].scores
-    a, b = load_checkpoint(tmp_path / "a" / "checkpoint.pt"), load_checkpoint(tmp_path / "b" / "checkpoint.pt")
-    assert a["step"] == b["step"] == 6
-    for net in a["nets"]:
-        for key, value in a["nets"][net].items():
-            assert torch.equal(value, b["nets"][net][key]), (net, key)
+    assert_same_checkpoints(tmp_path / "a" / "checkpoint.pt", tmp_path / "b" / "checkpoint.pt", step=6)
 
 
 def test_resume_refuses_a_different_experiment(tmp_path):

@@ -5,7 +5,6 @@ opens it."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import pandas as pd
 import yaml
 
 from servers import free_port
-from test_orchestrator_interrupt import finished_rows, stop_group
+from test_orchestrator_interrupt import kill_after_finished_rows, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 DRIVER = """
@@ -51,15 +50,7 @@ def test_killed_driver_on_postgres_then_a_second_study_in_the_same_database(post
     url = postgres_server.url()
     study, out = _study(tmp_path, "pg_first", 3), tmp_path / "first"
     first = _driver(tmp_path, study, out, url)
-    try:
-        deadline = time.time() + 240
-        while finished_rows(out) < 2 and first.poll() is None and time.time() < deadline:
-            time.sleep(0.2)
-        assert first.poll() is None, "the study ended before it could be interrupted"
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=30)
-    finally:
-        stop_group(first)
+    kill_after_finished_rows(first, out)
     before = pd.read_csv(out / "results.csv")
     assert 2 <= len(before) < 6
 
