@@ -59,19 +59,11 @@ def nodes_not_seeing(run_dir: Path, timeout_s: float = 120.0) -> list[dict[str, 
 
 def check_shared(run_dir: Path, address: str) -> None:
     """A local ``--out`` with ``--address``: ``StudyError`` unless every live node of the cluster
-    sees it (connects for the check when this process is not connected yet)."""
-    import ray
-
+    sees it. The study has joined the cluster at ``address`` already (it does so before anything
+    is written, :func:`orchestrator.study.run_study`)."""
     from .study_file import StudyError
 
-    connected = ray.is_initialized()
-    if not connected:
-        ray.init(address=address, log_to_driver=False, configure_logging=True, logging_level="WARNING")
-    try:
-        missing = nodes_not_seeing(run_dir)
-    finally:
-        if not connected:
-            ray.shutdown()
+    missing = nodes_not_seeing(run_dir)
     if missing:
         shown = "; ".join(f"node {m['node']} (host {m['host']}, {m['ip']})" for m in missing)
         raise StudyError(f"--out {run_dir}: a local folder that {len(missing)} node(s) of the Ray cluster at "
