@@ -26,8 +26,7 @@ from orchestrator.reach import RunFolderUnreachable
 from orchestrator.study import run_study
 from orchestrator.study_file import StudyError
 from orchestrator.trial_folder import TrialFolder
-from servers import free_port
-from test_orchestrator_cluster import _wait_for_address, _wait_for_nodes, stop
+from test_orchestrator_cluster import _wait_for_nodes, start_head, stop
 from toy import TOY
 
 RAY = str(Path(sys.executable).parent / "ray")
@@ -58,14 +57,10 @@ def split_cluster(tmp_path_factory):
     temp = tempfile.mkdtemp(prefix="rs", dir="/tmp")
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
     os.environ["RAY_AUTH_MODE"] = "token"
-    port = free_port()
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--block"]
     procs = []
     try:
-        procs.append(subprocess.Popen([RAY, "start", "--head", f"--port={port}", "--include-dashboard=false",
-                                       f"--temp-dir={temp}", *common], env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL, start_new_session=True))
-        address = _wait_for_address(Path(temp), procs[0])
+        address = start_head(temp, common, env, procs)
         head = _alive_nodes(address, 1)
         worker_cmd = f"mount -t tmpfs none {hidden} && exec {RAY} start --address={address} {' '.join(common)}"
         procs.append(subprocess.Popen([*UNSHARE, "sh", "-c", worker_cmd],

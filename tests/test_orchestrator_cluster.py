@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,15 +20,10 @@ from ray._raylet import Config
 from orchestrator.results import load_results
 from orchestrator.study import run_study
 from orchestrator.study_file import StudyError
+from servers import free_port
 from toy import TOY
 
 RAY = str(Path(sys.executable).parent / "ray")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -68,14 +62,10 @@ def _cluster_of_two(monkeypatch, resources: list[str]):
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
     Config.initialize("")
-    port = free_port()
     common = ["--node-ip-address=127.0.0.1", *resources, "--block"]
     procs = []
     try:
-        procs.append(subprocess.Popen([RAY, "start", "--head", f"--port={port}", "--include-dashboard=false",
-                                       f"--temp-dir={temp}", *common], env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL, start_new_session=True))
-        address = _wait_for_address(Path(temp), procs[0])
+        address = start_head(temp, common, env, procs)
         procs.append(subprocess.Popen([RAY, "start", f"--address={address}", *common], env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
         yield address
@@ -95,6 +85,14 @@ def _wait_for_nodes(address: str, n: int, timeout: float = 120) -> set[str]:
     nodes = {x["NodeID"] for x in ray.nodes() if x["Alive"]}
     ray.shutdown()  # the study connects by itself, through `address`
     return nodes
+
+
+def start_head(temp: str, common: list[str], env: dict[str, str], procs: list[subprocess.Popen]) -> str:
+    """Start a `ray start --head` on a free port with its own temp dir (appended to ``procs``); its address."""
+    procs.append(subprocess.Popen([RAY, "start", "--head", f"--port={free_port()}", "--include-dashboard=false",
+                                   f"--temp-dir={temp}", *common], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True))
+    return _wait_for_address(Path(temp), procs[-1])
 
 
 def _wait_for_address(temp: Path, head: subprocess.Popen, timeout: float = 120) -> str:
