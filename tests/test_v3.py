@@ -148,11 +148,28 @@ def test_retrieval_pr_auc_on_constructed_codes():
 @pytest.mark.parametrize("field, value, why", [
     ("relativity", 0.0, "must be > 0"), ("ablate", "hinge_colour", "must be one of"),
     ("dataset", "squares", "V3 needs a sequence dataset"), ("vq_decay", 1.0, "must be in \\(0, 1\\)"),
-    ("codebook_size", 1, "must be >= 2"), ("batch_size", 1, "must be >= 2")])
+    ("codebook_size", 1, "must be >= 2"), ("batch_size", 1, "must be >= 2"),
+    ("recon_weight", -1.0, "must be >= 0")])
 def test_bad_settings_name_the_field(field, value, why):
     with pytest.raises(ConfigError, match=f"Config.{field}: {why}") as e:
         Config.from_preset("smoke", **{field: value})
     assert e.value.field == field
+
+
+def test_recon_weight_scales_the_reconstruction_term_only():
+    from did_core.models.v3.trainer import build_nets, train_step
+
+    x = get_dataset("digit_sequences").images(
+        get_dataset("digit_sequences").sample_sequences(4, np.random.default_rng(0)).reshape(-1, 5))
+    losses = {}
+    for w in (1.0, 3.0):
+        torch.manual_seed(0)
+        cfg = Config.from_preset("smoke", recon_weight=w)
+        nets = build_nets(cfg, 3)
+        opt = torch.optim.AdamW(list(nets["E"].parameters()) + list(nets["D"].parameters()), lr=0.0)
+        losses[w] = train_step(nets["E"], nets["D"], nets["Q"], opt, x, cfg)
+    assert losses[3.0]["rec"] == pytest.approx(float(losses[1.0]["rec"]))
+    assert float(losses[3.0]["loss"] - losses[1.0]["loss"]) == pytest.approx(2 * float(losses[1.0]["rec"]), rel=1e-5)
 
 
 def test_ablate_switches_off_one_component():

@@ -4,7 +4,7 @@ and four hinge losses on how content and style vary within and across samples.
 Read top to bottom: build the encoder, the EMA quantiser and the decoder, resume, then per step
 1. draw ``batch_size`` samples of 10 fragments and encode every fragment into ``(z_c, z_s)``;
 2. quantise ``z_c`` (straight-through; the codebook follows its EMA, not the gradient);
-3. decode ``(q(z_c), z_s)``; ``L = MSE + sum of the switched-on hinge terms + w * commitment``;
+3. decode ``(q(z_c), z_s)``; ``L = w_rec * MSE + sum of the switched-on hinge terms + w * commitment``;
 4. one AdamW step, the learning rate decayed by ``max(lr_floor, lr_decay ** (step / lr_decay_steps))``.
 The representation that is scored is ``[z_c, z_s]`` (``z_c`` before quantisation) per fragment;
 every evaluation also records the model's own scores (``scores.py``), and the final one writes
@@ -108,7 +108,7 @@ def train_step(E, D, Q, opt: torch.optim.Optimizer, x: torch.Tensor, cfg: Config
     rec = torch.nn.functional.mse_loss(D(content, zs), x)
     r = ratios(v)
     terms = {t: hinge(r[t], cfg.relativity) for t in TERMS}
-    loss = rec + cfg.commitment_weight * commitment + sum(terms[t] for t in cfg.hinge_terms())
+    loss = cfg.recon_weight * rec + cfg.commitment_weight * commitment + sum(terms[t] for t in cfg.hinge_terms())
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
