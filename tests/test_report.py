@@ -17,7 +17,7 @@ from plotly.offline import get_plotlyjs
 
 from orchestrator.report import build_report
 from orchestrator.report.data import ReportError, load_run
-from orchestrator.report.figures import curve_figures
+from orchestrator.report.figures import ablation_figure, curve_figures, spans_decades
 from orchestrator.report.stats import ablation_default, ablation_tests, holm, leaderboard, mean_ci, welch
 from toy import Config as ToyConfig
 from toy import scores
@@ -84,6 +84,19 @@ def test_ablation_report_contents(toy_ablation):
     unescaped = page.replace("\\u002f", "/")  # Plotly's JSON writes "/" as "\u002f"
     assert "loss/toy" in unescaped and "fast/mig" in unescaped
     assert "sampler: grid" in page and "python -m orchestrator.study" in page  # the study as run, to rerun
+
+
+def test_settings_spanning_decades_are_evenly_spaced(toy_ablation):
+    assert spans_decades([0, 100, 1000, 10000]) and not spans_decades([0.3, 0.5, 0.7, 0.9])
+    assert not spans_decades([0, 5]) and spans_decades([-0.01, 1.0])
+    run = load_run(toy_ablation)
+    linear = ablation_figure(run, default=0.5)
+    assert linear.layout.xaxis.type == "linear" and list(linear.data[0].x) == [0.3, 0.5, 0.7, 0.9]
+    run.results["x"] = run.results["x"].map({0.3: 0, 0.5: 100, 0.7: 1000, 0.9: 10000})  # a number of labels
+    spaced = ablation_figure(run, default=10000)
+    assert spaced.layout.xaxis.type == "category" and list(spaced.data[0].x) == ["0", "100", "1000", "10000"]
+    assert set(spaced.data[1].x) == {"0", "100", "1000", "10000"}  # each seed's point on its category
+    assert spaced.layout.shapes[0].x0 == 3  # the default's line, at its category's position
 
 
 def test_curves_keep_losses_scores_and_speed_apart(toy_ablation):

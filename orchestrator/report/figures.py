@@ -38,11 +38,22 @@ def _rc(i: int) -> dict:
     return dict(row=i // COLS + 1, col=i % COLS + 1)
 
 
+def spans_decades(settings, decades: float = 2.0) -> bool:
+    """Whether numeric settings reach over ``decades`` powers of ten (0, 100, 1,000, 10,000 does):
+    a linear axis would crowd the small ones together, so the figure spaces them evenly instead."""
+    values = [abs(float(s)) for s in settings]
+    positive = [v for v in values if v > 0]
+    return len(positive) > 1 and max(positive) / min(positive) >= 10 ** decades
+
+
 def ablation_figure(run: RunData, default) -> go.Figure:
-    """Each final score against the ablated parameter: every seed's point, and the mean with its 95% CI."""
+    """Each final score against the ablated parameter: every seed's point, and the mean with its 95% CI
+    (settings spanning several decades, e.g. a number of labels 0 / 100 / 1,000 / 10,000, are evenly
+    spaced in their order rather than on a linear axis)."""
     param = run.params[0]
     settings = ablation_settings(run)
-    numeric = all(is_number(s) for s in settings)
+    numeric = all(is_number(s) for s in settings) and not spans_decades(settings)
+    label = (lambda v: f"{float(v):g}") if all(is_number(s) for s in settings) else str
     df = run.finished
     fig = _grid(len(run.scores), run.scores)
     rng = np.random.default_rng(0)
@@ -52,7 +63,7 @@ def ablation_figure(run: RunData, default) -> go.Figure:
         for s in settings:
             vals = df.loc[df[param] == s, score].dropna()
             m, h = mean_ci(vals.to_list())
-            xs.append(s if numeric else str(s))
+            xs.append(s if numeric else label(s))
             means.append(m)
             halves.append(0.0 if math.isnan(h) else h)
         first = i == 0
@@ -62,15 +73,20 @@ def ablation_figure(run: RunData, default) -> go.Figure:
             line=dict(color="#1f77b4"), marker=dict(size=9)), **_rc(i))
         pts = df.dropna(subset=[score])
         jitter = rng.uniform(-spread, spread, len(pts)) if numeric else 0.0
-        px = (pts[param].astype(float) + jitter) if numeric else pts[param].astype(str)
+        px = (pts[param].astype(float) + jitter) if numeric else pts[param].map(label)
         seeds = pts["seed"] if "seed" in pts else pts["trial"]
         fig.add_trace(go.Scatter(
             x=px, y=_r(pts[score]), mode="markers", name="one seed", legendgroup="seed", showlegend=first,
             marker=dict(color="rgba(80,80,80,0.55)", size=6, symbol="circle-open"),
             text=[f"trial {int(t)}, seed {s}" for t, s in zip(pts["trial"], seeds)],
             hovertemplate="%{text}<br>%{y:.4f}<extra></extra>"), **_rc(i))
-        fig.add_vline(x=default if numeric else str(default), line_dash="dot", line_color="#d62728", **_rc(i))
-        fig.update_xaxes(title_text=param, **_rc(i))
+        # on a category axis a shape's x is the category's position: plotly.js reads a numeric-looking
+        # name such as "10000" as a position, which would stretch the axis to 10,000
+        labels = [label(s) for s in settings]
+        at = default if numeric else (labels.index(label(default)) if label(default) in labels else None)
+        if at is not None:
+            fig.add_vline(x=at, line_dash="dot", line_color="#d62728", **_rc(i))
+        fig.update_xaxes(title_text=param, type="linear" if numeric else "category", **_rc(i))
     fig.update_layout(title=f"Final scores against {param}",
                       annotations=list(fig.layout.annotations) + [dict(
                           text=f"red dotted line: the default setting ({param}={default})", showarrow=False,
