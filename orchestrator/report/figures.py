@@ -52,8 +52,13 @@ def ablation_figure(run: RunData, default) -> go.Figure:
     spaced in their order rather than on a linear axis)."""
     param = run.params[0]
     settings = ablation_settings(run)
-    numeric = all(is_number(s) for s in settings) and not spans_decades(settings)
-    label = (lambda v: f"{float(v):g}") if all(is_number(s) for s in settings) else str
+    numbers = all(is_number(s) for s in settings)
+    numeric = numbers and not spans_decades(settings)
+    label = (lambda v: f"{float(v):g}") if numbers else str
+    # on a category axis a shape's x is the category's position: plotly.js reads a numeric-looking
+    # name such as "10000" as a position, which would stretch the axis to 10,000
+    labels = [label(s) for s in settings]
+    default_at = default if numeric else (labels.index(label(default)) if label(default) in labels else None)
     df = run.finished
     fig = _grid(len(run.scores), run.scores)
     rng = np.random.default_rng(0)
@@ -80,12 +85,8 @@ def ablation_figure(run: RunData, default) -> go.Figure:
             marker=dict(color="rgba(80,80,80,0.55)", size=6, symbol="circle-open"),
             text=[f"trial {int(t)}, seed {s}" for t, s in zip(pts["trial"], seeds)],
             hovertemplate="%{text}<br>%{y:.4f}<extra></extra>"), **_rc(i))
-        # on a category axis a shape's x is the category's position: plotly.js reads a numeric-looking
-        # name such as "10000" as a position, which would stretch the axis to 10,000
-        labels = [label(s) for s in settings]
-        at = default if numeric else (labels.index(label(default)) if label(default) in labels else None)
-        if at is not None:
-            fig.add_vline(x=at, line_dash="dot", line_color="#d62728", **_rc(i))
+        if default_at is not None:
+            fig.add_vline(x=default_at, line_dash="dot", line_color="#d62728", **_rc(i))
         fig.update_xaxes(title_text=param, type="linear" if numeric else "category", **_rc(i))
     fig.update_layout(title=f"Final scores against {param}",
                       annotations=list(fig.layout.annotations) + [dict(
