@@ -53,8 +53,8 @@ def test_variability_gradients_stay_finite_at_coincident_codes():
     assert torch.isfinite(x.grad).all()
 
 
-def vq(decay=0.5, dead_every=0, threshold=16):
-    q = EMAQuantizer(2, 2, decay=decay, dead_threshold=threshold, dead_every=dead_every)
+def vq(decay=0.5, threshold=0.0):
+    q = EMAQuantizer(2, 2, decay=decay, dead_threshold=threshold)
     q.codebook.copy_(torch.tensor([[0.0, 0.0], [10.0, 0.0]]))
     q.cluster_sum.copy_(q.codebook)
     q.cluster_size.fill_(1.0)
@@ -77,20 +77,31 @@ def test_quantiser_assigns_nearest_atom_and_updates_by_ema():
 
 
 def test_quantiser_replaces_dead_atoms_with_batch_codes():
-    q = vq(dead_every=1, threshold=1)
+    q = vq(threshold=1.0)
     z = torch.tensor([[2.0, 0.0], [4.0, 0.0]])
-    q(z)  # atom 1 was used 0 < 1 times in the last call: moved onto a code of the batch
+    q(z)  # sizes 0.5 * 1 + 0.5 * 2 = 1.5 and 0.5 * 1 + 0 = 0.5 < 1: atom 1 moves onto a code of the batch
     assert q.codebook[1].tolist() in ([2.0, 0.0], [4.0, 0.0])
-    assert q.cluster_size[1].item() == 1.0 and q.usage.sum().item() == 0
+    assert q.cluster_size.tolist() == pytest.approx([1.5, 1.0])  # the new atom's size reset to the threshold
+    assert q.cluster_sum[1].tolist() == q.codebook[1].tolist()  # sum = atom x size 1
+    assert q.codebook[0].tolist() == pytest.approx([2.0, 0.0], abs=1e-4)  # the living atom only follows its EMA
+
+
+def test_quantiser_keeps_atoms_that_draw_their_share():
+    q = vq(threshold=1.0)
+    for _ in range(3):
+        q(torch.tensor([[1.0, 0.0], [11.0, 0.0]]))  # one code each: sizes stay 1, nothing dies
+    assert q.codebook.tolist() == [pytest.approx([1.0, 0.0], abs=0.2), pytest.approx([11.0, 0.0], abs=0.2)]
 
 
 def test_quantiser_kmeans_initialisation_finds_the_clusters():
     torch.manual_seed(0)
     z = torch.cat([torch.randn(50, 2) * 0.1, torch.randn(50, 2) * 0.1 + 10])
-    q = EMAQuantizer(2, 2, dead_every=0)
+    q = EMAQuantizer(2, 2, dead_threshold=0.0)
     q(z)
     centres = sorted(q.codebook.tolist())
     assert centres[0] == pytest.approx([0, 0], abs=0.2) and centres[1] == pytest.approx([10, 10], abs=0.2)
+    # each atom's size starts at its k-means cluster's count (then one EMA step on the same batch)
+    assert q.cluster_size.tolist() == pytest.approx([50.0, 50.0])
 
 
 def test_quantiser_straight_through_gradient_and_commitment():
@@ -149,7 +160,8 @@ def test_retrieval_pr_auc_on_constructed_codes():
     ("relativity", 0.0, "must be > 0"), ("ablate", "hinge_colour", "must be one of"),
     ("dataset", "squares", "V3 needs a sequence dataset"), ("vq_decay", 1.0, "must be in \\(0, 1\\)"),
     ("codebook_size", 1, "must be >= 2"), ("batch_size", 1, "must be >= 2"),
-    ("recon_weight", -1.0, "must be >= 0")])
+    ("recon_weight", -1.0, "must be >= 0"),
+    ("vq_dead_threshold", 5.0, "must be at most the codes per atom of a step .* = 4\\)")])
 def test_bad_settings_name_the_field(field, value, why):
     with pytest.raises(ConfigError, match=f"Config.{field}: {why}") as e:
         Config.from_preset("smoke", **{field: value})

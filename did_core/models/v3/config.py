@@ -1,6 +1,6 @@
 """Every knob of V3 ("variance versus invariance") in one dataclass, with the budget presets.
 
-The authors' settings where their code states them (EMA decay 0.98, dead atoms under 16 uses,
+The authors' settings where their code states them (EMA decay 0.98, atoms drawing under 16 codes a step replaced,
 r = 15, commitment weight 0.1, reconstruction weight 1 on pixels in [-1, 1], which is 4 on our
 [0, 1] pixels, AdamW 1e-3 with weight decay 0.1, learning rate x max(0.02, 0.98^(epoch/20)), 32
 samples of 10 fragments); the nets are this project's small CPU-sized conv nets instead of their
@@ -36,8 +36,8 @@ class Config(TrainConfig):
     quantize: bool = True  # vector-quantise z_c (off: the ablation without the codebook)
     codebook_size: int = 10  # K atoms
     vq_decay: float = 0.98  # EMA decay of the atoms
-    vq_dead_threshold: int = 16  # an atom used fewer times than this over vq_dead_every steps is replaced
-    vq_dead_every: int = 100  # steps between dead-atom checks (this project's choice)
+    # an atom drawing fewer codes than this per step (an EMA) is moved onto a batch code, every step
+    vq_dead_threshold: float = 16.0
     commitment_weight: float = 0.1
     # weight of the reconstruction MSE (pixels in [0, 1]); the authors' MSE is on pixels
     # normalised to [-1, 1], four times ours for the same images, so 4 is their weight 1
@@ -75,7 +75,7 @@ class Config(TrainConfig):
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         # seconds: tests
         "smoke": dict(steps=20, log_every=5, eval_every=10, eval_protocol="fast", final_protocol="fast",
-                      batch_size=4, width=4, hidden=32, content_dim=4, style_dim=4, vq_dead_every=5,
+                      batch_size=4, width=4, hidden=32, content_dim=4, style_dim=4, vq_dead_threshold=1.0,
                       eval_samples=10, swap_pairs=50, eval_metrics="mig,sap"),
         # about 6 minutes on one free CPU core, final evaluation included; relativity 5 and a
         # reconstruction weight 4 times the authors' depart from the paper: measured to learn the
@@ -107,7 +107,8 @@ class Config(TrainConfig):
             raise bad("ablate", f"must be one of {list(ABLATIONS)}")
         from did_core.data import ALIASES, get_dataset  # late: the data package imports torch
 
-        if not get_dataset(ALIASES.get(self.dataset, self.dataset)).sequence_length:
+        fragments = get_dataset(ALIASES.get(self.dataset, self.dataset)).sequence_length
+        if not fragments:
             raise bad("dataset", "V3 needs a sequence dataset (samples made of fragments), e.g. 'digit_sequences'")
         if self.batch_size < 2:
             raise bad("batch_size", "must be >= 2 (the across-sample variability compares samples)")
@@ -120,9 +121,13 @@ class Config(TrainConfig):
             raise bad("eval_samples", "must be >= 2")
         if not 0 < self.vq_decay < 1:
             raise bad("vq_decay", "must be in (0, 1)")
-        for field in ("vq_dead_threshold", "vq_dead_every", "commitment_weight", "weight_decay", "recon_weight"):
+        for field in ("vq_dead_threshold", "commitment_weight", "weight_decay", "recon_weight"):
             if getattr(self, field) < 0:
                 raise bad(field, "must be >= 0")
+        per_atom = self.batch_size * fragments / self.codebook_size
+        if self.vq_dead_threshold > per_atom:
+            raise bad("vq_dead_threshold", f"must be at most the codes per atom of a step (batch_size x {fragments} "
+                      f"fragments / codebook_size = {per_atom:g}), or every atom is replaced every step")
         for field in ("relativity", "lr"):
             if not getattr(self, field) > 0:
                 raise bad(field, "must be > 0")

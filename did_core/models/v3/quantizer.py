@@ -3,10 +3,12 @@
 ``K`` atoms; a code is replaced by its nearest atom (Euclidean). The atoms are not learned by
 gradient: each is the exponential moving average (``decay``) of the codes assigned to it
 (cluster sizes and sums tracked separately, Laplace-smoothed sizes). The codebook starts from
-k-means on the first training batch; an atom assigned fewer than ``dead_threshold`` codes over
-the last ``dead_every`` training calls is moved onto a random code of the current batch. The
-encoder gets the straight-through gradient (``z + (q - z).detach()``) and the commitment loss
-``mean ||z - sg(q)||^2``.
+k-means on the first training batch, each atom's size the count of its k-means cluster. After
+every training call an atom whose size (the EMA of the codes assigned to it per call) is below
+``dead_threshold`` is dead: it moves onto a random code of the current batch, its size reset to
+the threshold, so it must draw about that many codes a call to stay (the rule of the authors'
+quantiser library, ``threshold_ema_dead_code``). The encoder gets the straight-through gradient
+(``z + (q - z).detach()``) and the commitment loss ``mean ||z - sg(q)||^2``.
 
 Example:
     >>> vq = EMAQuantizer(codebook_size=10, dim=16)
@@ -34,16 +36,12 @@ class Quantized:
 
 
 class EMAQuantizer(nn.Module):
-    def __init__(self, codebook_size: int, dim: int, decay: float = 0.98, dead_threshold: int = 16,
-                 dead_every: int = 100):
+    def __init__(self, codebook_size: int, dim: int, decay: float = 0.98, dead_threshold: float = 16.0):
         super().__init__()
-        self.K, self.decay = codebook_size, decay
-        self.dead_threshold, self.dead_every = dead_threshold, dead_every
+        self.K, self.decay, self.dead_threshold = codebook_size, decay, dead_threshold
         self.register_buffer("codebook", torch.zeros(codebook_size, dim))
-        self.register_buffer("cluster_size", torch.zeros(codebook_size))
+        self.register_buffer("cluster_size", torch.zeros(codebook_size))  # EMA of codes assigned per call
         self.register_buffer("cluster_sum", torch.zeros(codebook_size, dim))
-        self.register_buffer("usage", torch.zeros(codebook_size))  # assignments since the last dead-atom check
-        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
         self.register_buffer("initialised", torch.zeros((), dtype=torch.bool))
 
     def assign(self, z: torch.Tensor) -> torch.Tensor:
@@ -76,9 +74,10 @@ class EMAQuantizer(nn.Module):
             counts = torch.bincount(idx, minlength=self.K).float()
             sums = torch.zeros_like(centres).index_add_(0, idx, z)
             centres = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], centres)
+        counts = torch.bincount(torch.cdist(z, centres).argmin(dim=1), minlength=self.K).float()
         self.codebook.copy_(centres)
-        self.cluster_sum.copy_(centres)
-        self.cluster_size.fill_(1.0)
+        self.cluster_size.copy_(counts)
+        self.cluster_sum.copy_(centres * counts[:, None])
         self.initialised.fill_(True)
 
     def _ema_update(self, z: torch.Tensor, idx: torch.Tensor) -> None:
@@ -89,16 +88,11 @@ class EMAQuantizer(nn.Module):
         n = self.cluster_size.sum()
         smoothed = (self.cluster_size + EPS) / (n + self.K * EPS) * n  # Laplace smoothing
         self.codebook.copy_(self.cluster_sum / smoothed[:, None])
-        self.usage.add_(counts)
-        self.calls.add_(1)
 
     def _replace_dead(self, z: torch.Tensor) -> None:
-        if self.dead_every <= 0 or int(self.calls) % self.dead_every != 0:
-            return
-        dead = torch.nonzero(self.usage < self.dead_threshold).flatten()
+        dead = torch.nonzero(self.cluster_size < self.dead_threshold).flatten()
         if len(dead):
             pick = z[torch.randint(len(z), (len(dead),), device=z.device)]
             self.codebook[dead] = pick
-            self.cluster_sum[dead] = pick
-            self.cluster_size[dead] = 1.0
-        self.usage.zero_()
+            self.cluster_size[dead] = float(self.dead_threshold)
+            self.cluster_sum[dead] = pick * float(self.dead_threshold)

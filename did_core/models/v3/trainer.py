@@ -40,7 +40,7 @@ def build_nets(cfg: Config, channels: int) -> dict[str, torch.nn.Module]:
     return {
         "E": FragmentEncoder(channels, cfg.content_dim, cfg.style_dim, cfg.width, cfg.hidden),
         "D": FragmentDecoder(channels, cfg.content_dim, cfg.style_dim, cfg.width, cfg.hidden),
-        "Q": EMAQuantizer(cfg.codebook_size, cfg.content_dim, cfg.vq_decay, cfg.vq_dead_threshold, cfg.vq_dead_every),
+        "Q": EMAQuantizer(cfg.codebook_size, cfg.content_dim, cfg.vq_decay, cfg.vq_dead_threshold),
     }
 
 
