@@ -4,6 +4,7 @@ trained with all four hinge terms off (the autoencoder and the quantiser alone).
 
     python benchmarks/v3_learning.py --preset quick --seeds 0 1 --out runs/v3-learning
     python benchmarks/v3_learning.py --summary runs/v3-learning      # the table of what finished
+    python benchmarks/v3_learning.py --pixel-baseline                # k-means on pixels, for scale
 
 Runs one after another (one core each: ``--threads``); each run's folder under ``--out``
 (``trained-seed0/``, ``hinge_off-seed0/``, ...) keeps its ``scores.json``, ``traversal.png`` (the
@@ -63,6 +64,28 @@ def summary(out: Path) -> str:
     return "\n".join(lines)
 
 
+def pixel_baseline(cfg: Config, atoms: tuple[int, ...] = (10, 16), restarts: int = 3) -> str:
+    """The codebook scores of k-means on the colour-free pixels of ``eval_samples`` test samples:
+    what appearance alone clusters into, to read ``codebook_accuracy`` against."""
+    from sklearn.cluster import KMeans
+
+    from did_core.data import get_dataset
+    from did_core.models.v3.scores import codebook_scores, held_out_factors
+
+    data = get_dataset(cfg.dataset).split_view("test")
+    y, _ = held_out_factors(data, cfg)
+    ink = data.images(y).numpy().min(axis=1).reshape(len(y), -1)  # darkest channel: the stroke, not the colour
+    ink = (ink - ink.mean(1, keepdims=True)) / (ink.std(1, keepdims=True) + 1e-6)
+    lines = []
+    for k in atoms:
+        scores = [codebook_scores(KMeans(k, n_init=4, random_state=r).fit_predict(ink), y[:, 0], k)[0]
+                  for r in range(restarts)]
+        lines.append(f"k-means on pixels, K = {k}, {restarts} restarts: codebook_accuracy "
+                     + " ".join(f"{sc['codebook_accuracy']:.3f}" for sc in scores) + ", one-to-one "
+                     + " ".join(f"{sc['codebook_hungarian']:.3f}" for sc in scores))
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="quick")
@@ -71,15 +94,19 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="runs/v3-learning")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--summary", metavar="DIR", help="only print the table of the runs in DIR")
+    ap.add_argument("--pixel-baseline", action="store_true", help="only print k-means on the test pixels' scores")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other Config field")
     args = ap.parse_args(argv)
     if args.summary:
         print(summary(Path(args.summary)))
         return
+    overrides = dict(item.split("=", 1) for item in args.set)
+    if args.pixel_baseline:
+        print(pixel_baseline(Config.from_preset(args.preset, seed=args.seeds[0], **overrides)))
+        return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
-    overrides = dict(item.split("=", 1) for item in args.set)
     start = time.perf_counter()
     for seed in args.seeds:  # one seed of every variant first: a cut-short benchmark still compares
         for variant in args.variants:

@@ -152,9 +152,16 @@ def v3_evaluation(E, D, Q, data: DigitSequences, cfg, device: torch.device) -> E
             m.train(mode)
 
 
-def _evaluate(E, D, Q, test: DigitSequences, cfg, device) -> Evaluation:
+def held_out_factors(test: DigitSequences, cfg) -> tuple[np.ndarray, np.random.Generator]:
+    """The factor rows [eval_samples x L, K] of the held-out fragments every evaluation scores
+    (the same for every evaluation of a run: seeded by the run's seed), and the generator that
+    drew them, for the evaluation's other draws."""
     rng = np.random.default_rng([cfg.seed, 2407])
-    y = test.sample_sequences(cfg.eval_samples, rng).reshape(-1, test.num_factors)
+    return test.sample_sequences(cfg.eval_samples, rng).reshape(-1, test.num_factors), rng
+
+
+def _evaluate(E, D, Q, test: DigitSequences, cfg, device) -> Evaluation:
+    y, rng = held_out_factors(test, cfg)
     x = test.images(y).to(device)
     zc, zs = E(x)
     zc, zs = zc.float(), zs.float()
