@@ -136,6 +136,27 @@ def test_digit_sequences_samples_one_colour_and_a_permutation_of_the_digits():
         get_dataset("squares").sample_sequences(2, np.random.default_rng(0))
 
 
+def test_shift_variants_place_the_fragments_as_named():
+    per_fragment, per_sample = get_dataset("digit_sequences"), get_dataset("digit_sequences_sample_shift")
+    y = per_sample.sample_sequences(50, np.random.default_rng(3))
+    assert (y[:, :, 3:5] == y[:, :1, 3:5]).all()  # dx, dy constant within each sample ...
+    assert len(np.unique(y[:, 0, 3])) == 5 and len(np.unique(y[:, 0, 4])) == 5  # ... and varying across samples
+    assert all(sorted(s[:, 0]) == list(range(10)) for s in y) and (y[:, :, 1] == y[:, :1, 1]).all()
+    assert len(np.unique(y[:, :, 2])) > 50  # instances still per fragment
+    fragments = per_fragment.sample_sequences(50, np.random.default_rng(3))
+    assert (fragments[:, :, 3] != fragments[:, :1, 3]).any()  # the issue's construction: a shift per fragment
+    test = per_sample.split_view("test")
+    assert type(test) is type(per_sample) and test.factor_sizes[2] == 58
+    assert torch.equal(per_sample.images(y[0]), per_fragment.images(y[0]))  # same images for the same factors
+    centred = get_dataset("digit_sequences_centred")
+    y = centred.sample_sequences(20, np.random.default_rng(3))
+    assert (y[:, :, 3:5] == 2).all() and centred.factor_values[3][2] == 0  # dx = dy = 0 everywhere
+    rows = y[0, :, :2]  # (digit, colour): what the metrics' view is asked for; it draws the instance itself
+    instance = np.random.default_rng([0, 91]).integers(0, 58, size=len(rows))  # the view's nuisance stream
+    expected = centred.split_view("test").images(np.c_[rows, instance, np.full((len(rows), 2), 2)])
+    assert torch.equal(centred.scoring_view(seed=0).images(rows), expected)  # the view's fragments centred too
+
+
 def test_codebook_scores_on_constructed_assignments():
     # atom 0: digits 1, 1, 2 (purity 2/3); atom 1: 3, 3; atom 2: 3; atom 3 unused
     scores, counts = codebook_scores(np.array([0, 0, 0, 1, 1, 2]), np.array([1, 1, 2, 3, 3, 3]), codebook_size=4)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .base import DatasetError, GroundTruthDataset
-from .digit_sequences import DigitSequences
+from .digit_sequences import DigitSequences, DigitSequencesCentred, DigitSequencesSampleShift
 from .dsprites import DSpritesFile, DSpritesProcedural
 from .shapes3d import Shapes3DFile, Shapes3DProcedural
 from .squares import Squares
@@ -25,6 +25,8 @@ _DATASETS = {
     "shapes3d": {"procedural": Shapes3DProcedural, "file": Shapes3DFile},
     "squares": {"procedural": Squares},  # small and procedural only: no file exists
     "digit_sequences": {"procedural": DigitSequences},  # from scikit-learn's bundled digits: no file
+    "digit_sequences_sample_shift": {"procedural": DigitSequencesSampleShift},  # one shift per sample (diagnosis)
+    "digit_sequences_centred": {"procedural": DigitSequencesCentred},  # no shift (diagnosis)
 }
 ALIASES = {"3dshapes": "shapes3d"}
 SOURCES = ("procedural", "file")

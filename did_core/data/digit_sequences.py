@@ -12,6 +12,11 @@ instance (the digit's images of this split), dx 5, dy 5 (shift -2..2 pixels). Ea
 images are split once, with a fixed seed, 2/3 into ``train`` and 1/3 into ``test``; a split
 offers as many instances per digit as its smallest digit has (116 train, 58 test).
 
+Two variants for diagnosis (README, "V3 at the quick budget"): ``digit_sequences_sample_shift``,
+one shift for all the fragments of a sample (by V3's definitions a per-fragment shift is content,
+a per-sample one style, like the colour), and ``digit_sequences_centred``, no shift at all (dx =
+dy = 0 for every fragment; the factors keep their sizes).
+
 Sequence hook: :meth:`sample_sequences` draws factor rows ``[n, 10, 5]`` (a permutation of the
 digits, one colour per sample); :meth:`scoring_view` is what the disentanglement metrics see:
 fragments of the test split with factors (digit, colour) only, instance and shift drawn at random.
@@ -92,6 +97,7 @@ class DigitSequences(GroundTruthDataset):
     num_channels = 3
     image_size = IMAGE_SIZE
     sequence_length = N_DIGITS
+    shift_per = "fragment"  # "sample": one (dx, dy) for all of a sample's fragments; "none": centred
 
     def __init__(self, device: str | torch.device = "cpu", split: str = "train"):
         super().__init__(device)
@@ -106,17 +112,22 @@ class DigitSequences(GroundTruthDataset):
                               np.arange(n_inst, dtype=float), np.array(SHIFTS, float), np.array(SHIFTS, float))
 
     def split_view(self, split: str) -> "DigitSequences":
-        return self if split == self.split else DigitSequences(self.device, split)
+        return self if split == self.split else type(self)(self.device, split)
 
     def sample_sequences(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` samples of factor rows, int64 ``[n, 10, 5]``: each sample's digits a random
-        permutation of 0..9 and one colour for all its fragments; instance and shift per fragment."""
+        permutation of 0..9 and one colour for all its fragments; instance per fragment, shift per
+        fragment, per sample or none (``shift_per``)."""
         L = self.sequence_length
         y = np.empty((n, L, self.num_factors), dtype=np.int64)
         y[:, :, 0] = rng.permuted(np.tile(np.arange(L), (n, 1)), axis=1)
         y[:, :, 1] = rng.integers(0, self.factor_sizes[1], size=(n, 1))
         for k in (2, 3, 4):
             y[:, :, k] = rng.integers(0, self.factor_sizes[k], size=(n, L))
+        if self.shift_per == "sample":
+            y[:, :, 3:5] = y[:, :1, 3:5]
+        elif self.shift_per == "none":
+            y[:, :, 3:5] = SHIFTS.index(0)
         return y
 
     def images(self, factors: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -129,6 +140,20 @@ class DigitSequences(GroundTruthDataset):
     def scoring_view(self, seed: int = 0) -> "FragmentScoring":
         """The test split's fragments as the disentanglement metrics see them: factors (digit, colour)."""
         return FragmentScoring(self.split_view("test"), seed)
+
+
+class DigitSequencesSampleShift(DigitSequences):
+    """Digit sequences whose fragments share one shift per sample (style, by V3's definitions)."""
+
+    name = "digit_sequences_sample_shift"
+    shift_per = "sample"
+
+
+class DigitSequencesCentred(DigitSequences):
+    """Digit sequences without the shift: every fragment centred."""
+
+    name = "digit_sequences_centred"
+    shift_per = "none"
 
 
 class FragmentScoring(GroundTruthDataset):
@@ -153,4 +178,6 @@ class FragmentScoring(GroundTruthDataset):
         y = self.check_factors(factors)
         sizes = self._fragments.factor_sizes
         nuisance = np.stack([self._rng.integers(0, sizes[k], size=len(y)) for k in (2, 3, 4)], axis=1)
+        if self._fragments.shift_per == "none":
+            nuisance[:, 1:] = SHIFTS.index(0)
         return self._fragments.images(np.concatenate([y, nuisance], axis=1))
