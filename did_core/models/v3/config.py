@@ -1,9 +1,9 @@
 """Every knob of V3 ("variance versus invariance") in one dataclass, with the budget presets.
 
-The authors' settings where their code states them (EMA decay 0.98, atoms drawing under 16 codes a step replaced,
-r = 15, commitment weight 0.1, reconstruction weight 1 on pixels in [-1, 1], which is 4 on our
-[0, 1] pixels, AdamW 1e-3 with weight decay 0.1, learning rate x max(0.02, 0.98^(epoch/20)), 32
-samples of 10 fragments); the nets are this project's small CPU-sized conv nets instead of their
+The authors' settings where their code states them (EMA decay 0.98, an atom drawing under 16
+codes a step replaced, r = 15, commitment weight 0.1, reconstruction weight 1 on pixels in
+[-1, 1], which is 4 on our [0, 1] pixels, AdamW 1e-3 with weight decay 0.1, learning rate
+x max(0.02, 0.98^(epoch/20)), 32 samples of 10 fragments); the nets are this project's small CPU-sized conv nets instead of their
 512-d ResNets (``nets.py``). The ``quick`` preset departs from them (relativity 5, reconstruction
 weight 16), as measured in the README.
 
