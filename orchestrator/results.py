@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
@@ -164,7 +165,14 @@ def comparison_table(df: pd.DataFrame, objective: tuple[str, str], scores: list[
 def mean_std(values: pd.Series) -> tuple[float, float]:
     """Mean and sample standard deviation of the non-empty values (nan where too few)."""
     values = values.dropna()
-    return (values.mean() if len(values) else math.nan), (values.std(ddof=1) if len(values) > 1 else math.nan)
+    mean = values.mean() if len(values) else math.nan
+    return mean, (without_rounding_noise(values.std(ddof=1), mean) if len(values) > 1 else math.nan)
+
+
+def without_rounding_noise(spread: float, centre: float) -> float:
+    """A spread within floating-point rounding of ``centre`` as 0: the standard deviation of three
+    equal 0.2s comes out as 3.4e-17, which a report would print and a figure's axis would zoom into."""
+    return 0.0 if abs(spread) <= 8 * np.finfo(float).eps * abs(centre) else spread
 
 
 def config_text(row: pd.Series | dict, params: list[str]) -> str:

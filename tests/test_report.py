@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs
 
@@ -19,6 +20,7 @@ from orchestrator.report import build_report
 from orchestrator.report.data import ReportError, load_run
 from orchestrator.report.figures import ablation_figure, curve_figures, spans_decades
 from orchestrator.report.stats import ablation_default, ablation_tests, holm, leaderboard, mean_ci, welch
+from orchestrator.results import mean_std
 from toy import Config as ToyConfig
 from toy import scores
 
@@ -35,6 +37,14 @@ def test_mean_ci_known_values():
     assert half == pytest.approx(4.302653 / math.sqrt(3), rel=1e-5)  # t(0.975, 2) * sd / sqrt(n)
     m, half = mean_ci([5.0])
     assert m == 5.0 and math.isnan(half)
+
+
+def test_equal_values_have_no_spread_not_rounding_noise():
+    # pandas and numpy give the sd of three equal 0.2s as 3.4e-17: the report printed "0.2 ± 3.4e-17"
+    # and the ablation figure's axis zoomed into it
+    assert mean_ci([0.2, 0.2, 0.2]) == (pytest.approx(0.2), 0.0)
+    assert mean_std(pd.Series([0.2, 0.2, 0.2])) == (pytest.approx(0.2), 0.0)
+    assert mean_std(pd.Series([0.2, 0.2, 0.2 + 1e-6]))[1] > 0  # a real spread stays
 
 
 def test_welch_notes_and_holm():

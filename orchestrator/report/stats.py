@@ -17,7 +17,7 @@ from scipy import stats
 
 from ..run_folder import Status
 from .data import RunData, is_number
-from ..results import config_text, mean_std
+from ..results import config_text, mean_std, without_rounding_noise
 
 
 def config_label(row: pd.Series | dict, params: list[str]) -> str:
@@ -38,8 +38,8 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float]:
         return math.nan, math.nan
     if len(x) < 2:
         return float(x.mean()), math.nan
-    half = stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
-    return float(x.mean()), float(half)
+    sd = without_rounding_noise(float(x.std(ddof=1)), float(x.mean()))
+    return float(x.mean()), float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * sd / math.sqrt(len(x)))
 
 
 def leaderboard(run: RunData) -> pd.DataFrame:
