@@ -45,6 +45,7 @@ def test_equal_values_have_no_spread_not_rounding_noise():
     assert mean_ci([0.2, 0.2, 0.2]) == (pytest.approx(0.2), 0.0)
     assert mean_std(pd.Series([0.2, 0.2, 0.2])) == (pytest.approx(0.2), 0.0)
     assert mean_std(pd.Series([0.2, 0.2, 0.2 + 1e-6]))[1] > 0  # a real spread stays
+    assert welch([0.2, 0.2, 0.2], [0.2, 0.2, 0.2]).note == "no variance"  # not a p from cancellation noise
 
 
 def test_welch_notes_and_holm():

@@ -38,8 +38,9 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float]:
         return math.nan, math.nan
     if len(x) < 2:
         return float(x.mean()), math.nan
-    sd = without_rounding_noise(float(x.std(ddof=1)), float(x.mean()))
-    return float(x.mean()), float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * sd / math.sqrt(len(x)))
+    mean = float(x.mean())
+    sd = without_rounding_noise(float(x.std(ddof=1)), mean)
+    return mean, float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * sd / math.sqrt(len(x)))
 
 
 def leaderboard(run: RunData) -> pd.DataFrame:
@@ -103,7 +104,8 @@ def welch(a, b) -> Comparison:
     if len(a) < 2 or len(b) < 2:
         c.note = "n too small"
         return c
-    if a.std(ddof=1) == 0 and b.std(ddof=1) == 0:
+    if (without_rounding_noise(float(a.std(ddof=1)), float(a.mean())) == 0
+            and without_rounding_noise(float(b.std(ddof=1)), float(b.mean())) == 0):
         c.note = "no variance"
         return c
     c.p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
