@@ -57,6 +57,7 @@ class Config(TrainConfig):
     view_noise: float = 0.1  # std of view="noise"
     critic_view: bool = False  # the critic judges G's images through the same view (so marks it lets pass are real)
     encoder: str = "separate"  # "separate" E, or "critic_head": E a head on the critic's trunk (sees real images)
+    lambda_rec: float = 0.0  # E also inverts G on real images: min BCE(G(E(x)), x), G frozen (0 = the paper's form)
 
     # Optimisers (Adam)
     lr_g: float = 2e-4
@@ -114,7 +115,8 @@ class Config(TrainConfig):
         for field in ("lr_g", "lr_d", "lr_h", "lr_e", "tau"):
             if not getattr(self, field) > 0:
                 raise bad(field, "must be > 0")
-        for field in ("lambda_h", "lambda_enc", "lambda_gp", "lambda_warmup", "contrast_start", "view_noise"):
+        for field in ("lambda_h", "lambda_enc", "lambda_gp", "lambda_warmup", "contrast_start", "view_noise",
+                      "lambda_rec"):
             if getattr(self, field) < 0:
                 raise bad(field, "must be >= 0")
         for field in ("beta1", "beta2"):

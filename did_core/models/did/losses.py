@@ -4,7 +4,8 @@
 - generator:         ``L_G = -E[D(G(c))] + lambda_h * L_H + lambda_enc * L_enc``
 - difference encoder ``L_H``: ``infonce`` (pairs moved along the same axis are positives) or
   ``distance`` (``-||v_i - v_j||^2`` between moves of one base code along different axes)
-- samples encoder:   ``L_enc = mean_n ||E(G(c_n)) - c_n||^2``
+- samples encoder:   ``L_enc = mean_n ||E(G(c_n)) - c_n||^2``, and with ``lambda_rec > 0`` (not in the
+  paper) ``L_rec = BCE(G(E(x)), x)`` on real images ``x`` with G frozen: E inverts G on real data
 
 Example:
     >>> v = torch.nn.functional.normalize(torch.randn(6, 8), dim=1)
@@ -78,6 +79,12 @@ def contrast_loss(kind: str, v: torch.Tensor, dims: torch.Tensor, tau: float) ->
 def encoder_loss(c_hat: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """``mean_n ||c_hat_n - c_n||^2`` (squared error summed over latents, averaged over samples)."""
     return (c_hat.float() - c.float()).pow(2).sum(dim=1).mean()
+
+
+def inversion_loss(reconstruction: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """``L_rec``: binary cross-entropy per pixel (mean) of ``G(E(x))`` against the real image ``x``,
+    both in ``[0, 1]`` (G's output is clamped there first, as ``g_out="none"`` is unbounded)."""
+    return nn.functional.binary_cross_entropy(reconstruction.float().clamp(0, 1), real.float())
 
 
 class _ScaleGrad(torch.autograd.Function):

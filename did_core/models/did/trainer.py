@@ -6,7 +6,8 @@ Read top to bottom: build the nets, resume, then per generator step
 2. base codes ``c`` and moved codes (``k`` of the compared axes each) rendered by G in one batch;
    ``L_adv = -D(G(c))``, ``L_H`` on the (base, moved) pairs, ``L_enc`` on every rendered code, H
    and E seeing G's images through ``view``; one backward: H and E learn their own losses, G gets
-   ``L_adv + w (lambda_h L_H + lambda_enc L_enc)``, ``w`` 0 until ``contrast_start``, then ramped.
+   ``L_adv + w (lambda_h L_H + lambda_enc L_enc)``, ``w`` 0 until ``contrast_start``, then ramped;
+3. with ``lambda_rec > 0`` (not in the paper), E alone inverts the frozen G on a real batch.
 ``E`` on real images is the representation that is scored; every evaluation also records the
 shortcut diagnostics (``diagnostics.py``).
 
@@ -27,7 +28,7 @@ from ...training import Run
 from .config import Config
 from .diagnostics import shortcut_diagnostics
 from .losses import (contrast_loss, critic_loss, encoder_loss, generator_adv_loss, gradient_penalty,
-                     scale_grad)
+                     inversion_loss, scale_grad)
 from .nets import Critic, DifferenceEncoder, Generator, SamplesEncoder
 from .sample_generation import order_pairs, sample_codes, sample_moves, traversal_codes
 from .views import view
@@ -88,6 +89,9 @@ def train(config: Config, out_dir: str | Path | None = None, resume: bool = True
         losses = {"loss_d": loss_d, "gp": gp, "loss_adv": loss_adv, "loss_h": loss_h, "loss_enc": loss_enc}
         if loss_e_d is not None:
             losses["loss_enc_critic"] = loss_e_d
+        if cfg.lambda_rec > 0:
+            losses["loss_rec"] = inversion_step(g, G, e, E, opts["E" if "E" in opts else "D"], run.real_batch(),
+                                                cfg.lambda_rec, run.autocast)
         run.record(step, losses, images=cfg.batch_size * cfg.n_critic)
         if run.due(step, cfg.log_every):
             yield run.progress(step)
@@ -146,6 +150,23 @@ def generator_step(g, D, h, e, opts: dict[str, torch.optim.Optimizer], cfg: Conf
     for name in learners:
         opts[name].step()
     return loss_adv.detach(), loss_h.detach(), loss_enc.detach()
+
+
+def inversion_step(g, G: torch.nn.Module, e, E: torch.nn.Module, opt: torch.optim.Optimizer, real: torch.Tensor,
+                   lambda_rec: float, autocast=contextlib.nullcontext) -> torch.Tensor:
+    """E (the module ``E``, evaluated through ``e``) learns ``lambda_rec * L_rec``: the code it reads from a
+    real image must make the frozen G redraw that image. Returns ``L_rec``."""
+    G.requires_grad_(False)
+    E.requires_grad_(True)
+    try:
+        with autocast():
+            loss = inversion_loss(g(e(real)), real)
+        opt.zero_grad(set_to_none=True)
+        (lambda_rec * loss).backward()
+        opt.step()
+    finally:
+        G.requires_grad_(True)
+    return loss.detach()
 
 
 @torch.no_grad()
