@@ -12,10 +12,10 @@ from did_core.metrics import evaluate
 from did_core.models import ConfigError
 from did_core.models.did import Config, train
 from did_core.models.did.diagnostics import DIAGNOSTICS, axis_accuracy, shortcut_diagnostics, shortcut_flags
-from did_core.models.did.losses import infonce_loss
+from did_core.models.did.losses import infonce_loss, inversion_loss
 from did_core.models.did.nets import Critic, DifferenceEncoder, Generator
 from did_core.models.did.sample_generation import order_pairs, sample_moves
-from did_core.models.did.trainer import build_nets, build_optimizers, generator_step, loss_weight
+from did_core.models.did.trainer import build_nets, build_optimizers, generator_step, inversion_step, loss_weight
 from did_core.models.did.views import degrade, view
 
 torch.set_num_threads(1)
@@ -169,6 +169,8 @@ def test_e_on_the_critic_trunk_shares_its_features():
     dict(),
     dict(view="binarize", critic_view=True, contrast_start=5, n_noise=2, encoder="critic_head", lambda_enc=0.2),
     dict(view="noise", view_noise=0.1),
+    dict(lambda_rec=1.0),
+    dict(lambda_rec=1.0, encoder="critic_head"),
 ])
 def test_every_option_trains_and_records_the_diagnostics(options):
     cfg = Config.from_preset("smoke", dataset="squares", n_latents=3, n_compare_dims=2, eval_metrics="mig",
@@ -180,6 +182,52 @@ def test_every_option_trains_and_records_the_diagnostics(options):
         assert set(DIAGNOSTICS) <= set(e["scores"]) and "mig" in e["scores"]
     if options.get("encoder") == "critic_head":
         assert "loss_enc_critic" in events[0]["losses"]
+    assert ("loss_rec" in events[0]["losses"]) == bool(options.get("lambda_rec"))
+
+
+def test_inversion_loss_by_hand():
+    real = torch.zeros(2, 1, 4, 4)
+    real[0, 0, 1, 1] = 1
+    assert float(inversion_loss(torch.full_like(real, 0.5), real)) == pytest.approx(math.log(2))
+    assert float(inversion_loss(real.clone(), real)) == pytest.approx(0.0, abs=1e-6)
+    assert float(inversion_loss(real * 2 - 0.5, real)) == pytest.approx(0.0, abs=1e-6)  # clamped to [0, 1]
+
+
+class BlobGenerator(nn.Module):
+    """A G with a known meaning: a wide bright blob centred at column ``c_0``, row ``c_1`` (in [-1, 1])."""
+
+    def __init__(self):
+        super().__init__()
+        self.sigma = nn.Parameter(torch.tensor(6.0))
+
+    def forward(self, c: torch.Tensor) -> torch.Tensor:
+        grid = torch.arange(32.0)
+        col, row = ((c[:, :2] + 1) * 15.5).unbind(1)
+        d2 = (grid[None, None, :] - col[:, None, None]) ** 2 + (grid[None, :, None] - row[:, None, None]) ** 2
+        return torch.exp(-d2 / (2 * self.sigma ** 2)).unsqueeze(1)
+
+
+@pytest.mark.parametrize("encoder", ["separate", "critic_head"])
+def test_inversion_trains_e_alone_to_make_the_frozen_g_redraw_real_images(encoder):
+    cfg = Config.from_preset("smoke", dataset="squares", n_latents=3, n_compare_dims=2, encoder=encoder,
+                             lambda_rec=1.0, width=8, lr_e=3e-3, lr_d=3e-3)
+    torch.manual_seed(0)
+    nets = build_nets(cfg, 1, 32)
+    opts = build_optimizers(cfg, nets)
+    G, E = BlobGenerator(), nets.get("E", nets["D"])
+    encode = E if encoder == "separate" else E.encode
+    factors = SQUARES.sample_factors(32, np.random.default_rng(0))
+    real = SQUARES.images(factors)
+    e_before = [p.detach().clone() for p in E.parameters()]
+    losses = [float(inversion_step(G, G, encode, E, opts["E" if encoder == "separate" else "D"], real, 1.0))
+              for _ in range(150)]
+    assert losses[-1] < 0.8 * losses[0], losses[::30]  # E finds codes whose G images are closer to x
+    assert G.sigma.grad is None and float(G.sigma.detach()) == 6.0 and G.sigma.requires_grad  # G frozen, then restored
+    assert not all(torch.equal(a, b) for a, b in zip(e_before, E.parameters()))
+    with torch.no_grad():  # E now reads the square's position as G's code for it: column -> c_0, row -> c_1
+        code = encode(real)
+    for latent, factor in ((0, 1), (1, 2)):
+        assert np.corrcoef(code[:, latent].numpy(), factors[:, factor])[0, 1] > 0.8
 
 
 def test_diagnosing_a_run_does_not_change_it():
