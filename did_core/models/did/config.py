@@ -22,6 +22,7 @@ CONTRASTS = ("infonce", "distance")
 NORMS = ("none", "batch", "group", "layer")
 OUTPUTS = ("sigmoid", "tanh", "none")
 ENCODERS = ("separate", "critic_head")
+G_ARCHS = ("dcgan", "broadcast")
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Config(TrainConfig):
 
     # Nets (DCGAN-style 4x4 stride-2 stacks sized by the dataset's images)
     width: int = 16  # channels of the first conv layer; the stacks use width x (1, 2, 4, 8)
+    g_arch: str = "dcgan"  # G: "dcgan" transposed convolutions, or "broadcast" (spatial broadcast decoder)
     g_norm: str = "batch"  # normalisation inside G; the critic never has one (gradient penalty)
     g_out: str = "sigmoid"  # G's output activation; images are in [0, 1]
     traversal_steps: int = 10  # columns of traversal.png (values of each latent from -1 to 1)
@@ -98,7 +100,8 @@ class Config(TrainConfig):
             return ConfigError.invalid(name, field, f"{why}, got {getattr(self, field)!r}")
 
         for field, choices in (("move", MOVES), ("pair", PAIRS), ("contrast", CONTRASTS),
-                               ("g_norm", NORMS), ("g_out", OUTPUTS), ("view", VIEWS), ("encoder", ENCODERS)):
+                               ("g_norm", NORMS), ("g_out", OUTPUTS), ("view", VIEWS), ("encoder", ENCODERS),
+                               ("g_arch", G_ARCHS)):
             if getattr(self, field) not in choices:
                 raise bad(field, f"must be one of {list(choices)}")
         for field in ("n_latents", "embed_dim", "width", "n_critic", "traversal_steps"):

@@ -56,12 +56,43 @@ class Generator(nn.Module):
         self.out = out
 
     def forward(self, c: torch.Tensor) -> torch.Tensor:
-        x = self.body(self.fc(c))
-        if self.out == "sigmoid":
-            return torch.sigmoid(x)
-        if self.out == "tanh":  # rescaled so that every choice yields images in the data's [0, 1] range
-            return (torch.tanh(x) + 1) / 2
-        return x
+        return activate(self.body(self.fc(c)), self.out)
+
+
+class BroadcastGenerator(nn.Module):
+    """``c -> image``, a spatial broadcast decoder (Watters et al. 2019): ``c`` is copied to every pixel
+    next to the pixel's own coordinates (x, y in [-1, 1]), a per-pixel MLP (two layers of
+    ``2 x width`` units) turns them into features, and one 3x3 convolution draws the image.
+    A square's edge is then one unit comparing a coordinate with a function of ``c``, so moving a
+    latent moves the drawing along an image axis at no cost; a DCGAN stack must learn that mapping."""
+
+    def __init__(self, n_latents: int, channels: int, width: int, norm: str = "batch", out: str = "sigmoid",
+                 image_size: int = 64):
+        super().__init__()
+        axis = torch.linspace(-1, 1, image_size)
+        self.register_buffer("coords", torch.stack(torch.meshgrid(axis, axis, indexing="xy"), -1), persistent=False)
+        hidden = 2 * width
+        self.mlp = nn.ModuleList([nn.Linear(n_latents + 2, hidden), nn.Linear(hidden, hidden)])
+        self.norms = nn.ModuleList([norm_layer(norm, hidden) for _ in self.mlp])
+        self.draw = nn.Conv2d(hidden, channels, 3, padding=1)
+        self.out = out
+
+    def forward(self, c: torch.Tensor) -> torch.Tensor:
+        n, size = c.shape[0], self.coords.shape[0]
+        x = torch.cat([c[:, None, None, :].expand(-1, size, size, -1),
+                       self.coords.to(c.dtype).expand(n, -1, -1, -1)], dim=-1)  # [n, S, S, latents + 2]
+        for layer, norm in zip(self.mlp, self.norms):  # per pixel; the norms see [n, hidden, S, S]
+            x = torch.relu(norm(layer(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1))
+        return activate(self.draw(x.permute(0, 3, 1, 2)), self.out)
+
+
+def activate(x: torch.Tensor, out: str) -> torch.Tensor:
+    """G's output activation; every choice but ``none`` yields images in the data's [0, 1] range."""
+    if out == "sigmoid":
+        return torch.sigmoid(x)
+    if out == "tanh":
+        return (torch.tanh(x) + 1) / 2
+    return x
 
 
 class ConvTrunk(nn.Module):

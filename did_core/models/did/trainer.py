@@ -29,9 +29,12 @@ from .config import Config
 from .diagnostics import shortcut_diagnostics
 from .losses import (contrast_loss, critic_loss, encoder_loss, generator_adv_loss, gradient_penalty,
                      inversion_loss, scale_grad)
-from .nets import Critic, DifferenceEncoder, Generator, SamplesEncoder
+from .nets import BroadcastGenerator, Critic, DifferenceEncoder, Generator, SamplesEncoder
 from .sample_generation import order_pairs, sample_codes, sample_moves, traversal_codes
 from .views import view
+
+
+GENERATORS = {"dcgan": Generator, "broadcast": BroadcastGenerator}
 
 
 def build_nets(cfg: Config, channels: int, image_size: int = 64) -> dict[str, torch.nn.Module]:
@@ -39,7 +42,7 @@ def build_nets(cfg: Config, channels: int, image_size: int = 64) -> dict[str, to
     unless E is the critic's code head, E."""
     m, s = cfg.n_latents, image_size
     nets = {
-        "G": Generator(cfg.n_code, channels, cfg.width, cfg.g_norm, cfg.g_out, s),
+        "G": GENERATORS[cfg.g_arch](cfg.n_code, channels, cfg.width, cfg.g_norm, cfg.g_out, s),
         "D": Critic(channels, cfg.width, s, code_dims=m if cfg.encoder == "critic_head" else 0),
         "H": DifferenceEncoder(channels, cfg.embed_dim, cfg.width, cfg.pair, cfg.h_head_norm, s),
     }
