@@ -13,7 +13,7 @@ from did_core.models import ConfigError
 from did_core.models.did import Config, train
 from did_core.models.did.diagnostics import DIAGNOSTICS, axis_accuracy, shortcut_diagnostics, shortcut_flags
 from did_core.models.did.losses import infonce_loss, inversion_loss
-from did_core.models.did.nets import Critic, DifferenceEncoder, Generator
+from did_core.models.did.nets import BroadcastGenerator, Critic, DifferenceEncoder, Generator
 from did_core.models.did.sample_generation import order_pairs, sample_moves
 from did_core.models.did.trainer import build_nets, build_optimizers, generator_step, inversion_step, loss_weight
 from did_core.models.did.views import degrade, view
@@ -171,6 +171,7 @@ def test_e_on_the_critic_trunk_shares_its_features():
     dict(view="noise", view_noise=0.1),
     dict(lambda_rec=1.0),
     dict(lambda_rec=1.0, encoder="critic_head"),
+    dict(g_arch="broadcast", lambda_rec=1.0),
 ])
 def test_every_option_trains_and_records_the_diagnostics(options):
     cfg = Config.from_preset("smoke", dataset="squares", n_latents=3, n_compare_dims=2, eval_metrics="mig",
@@ -183,6 +184,25 @@ def test_every_option_trains_and_records_the_diagnostics(options):
     if options.get("encoder") == "critic_head":
         assert "loss_enc_critic" in events[0]["losses"]
     assert ("loss_rec" in events[0]["losses"]) == bool(options.get("lambda_rec"))
+
+
+def test_broadcast_generator_compares_each_pixels_coordinates_with_the_code():
+    G = BroadcastGenerator(2, 1, 2, norm="none", out="none", image_size=8)
+    axis = torch.linspace(-1, 1, 8)
+    assert torch.equal(G.coords[0, :, 0], axis) and torch.equal(G.coords[:, 0, 1], axis)  # x along rows, y down
+    with torch.no_grad():  # by hand: unit 0 = relu(x - c_0), passed through, drawn by the centre tap
+        for p in G.parameters():
+            p.zero_()
+        G.mlp[0].weight[0, 2], G.mlp[0].weight[0, 0] = 1.0, -1.0
+        G.mlp[1].weight[0, 0] = 1.0
+        G.draw.weight[0, 0, 1, 1] = 1.0
+        left, right = G(torch.tensor([[-0.5, 0.9], [0.5, -0.9]]))[:, 0]
+    assert torch.equal(left[0], left[7]) and torch.equal(right[0], right[7])  # c_1 moves nothing here
+    assert [int((img[0] > 0).sum()) for img in (left, right)] == [6, 2]  # the edge at x = c_0 moves right
+    with pytest.raises(ConfigError, match="g_arch"):
+        Config(g_arch="stylegan")
+    assert isinstance(build_nets(Config(g_arch="broadcast", n_latents=3, n_compare_dims=2), 1, 32)["G"],
+                      BroadcastGenerator)
 
 
 def test_inversion_loss_by_hand():
