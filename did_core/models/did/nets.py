@@ -1,7 +1,8 @@
 """The four DiD nets: generator G, WGAN-GP critic D, Difference Encoder H, Samples Encoder E.
 
 All are DCGAN-style stacks of 4x4 stride-2 convolutions that follow the dataset's image size
-(64x64: four stages with ``width x (1, 2, 4, 8)`` channels; 32x32: three with ``width x (1, 2, 4)``).
+(64x64: four stages with ``width x (1, 2, 4, 8)`` channels; 32x32: three with ``width x (1, 2, 4)``),
+except G with ``g_arch="broadcast"``: a spatial broadcast decoder (not the paper's G).
 D, H and E share one convolutional trunk design and differ in their input and head (with
 ``encoder="critic_head"`` E is a second head on the critic's trunk); only G may carry a normalisation layer (the critic's gradient penalty is per sample, so
 batch statistics in D would break it).
