@@ -163,7 +163,8 @@ def inversion_step(g, G: torch.nn.Module, e, E: torch.nn.Module, opt: torch.opti
     E.requires_grad_(True)
     try:
         with autocast():
-            loss = inversion_loss(g(e(real)), real)
+            redrawn = g(e(real))
+        loss = inversion_loss(redrawn, real)  # outside autocast: CUDA autocast refuses binary cross-entropy
         opt.zero_grad(set_to_none=True)
         (lambda_rec * loss).backward()
         opt.step()
