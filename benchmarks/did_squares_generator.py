@@ -45,34 +45,37 @@ def blob_measures(images: np.ndarray) -> np.ndarray:
     return np.stack([np.sqrt(mass), cx, cy], axis=1)
 
 
-def generator_correlations(run: Path, n: int = 2000, seed: int = 0) -> tuple[Config, np.ndarray, float]:
-    """Spearman rho [n_latents, 3] of each compared latent with each blob measure; share of empty samples."""
+def load_run(run: Path) -> tuple[Config, dict[str, torch.nn.Module]]:
+    """The run's config and its trained nets (one read of ``checkpoint.pt``), in eval mode."""
     cfg = Config.from_dict(json.loads((run / "config.json").read_text()))
     if cfg.dataset != "squares":
         raise SystemExit(f"{run}: a run on {cfg.dataset!r}; this reading needs squares (one blob per image)")
     nets = build_nets(cfg, channels=1, image_size=32)
-    nets["G"].load_state_dict(load_checkpoint(run / "checkpoint.pt")["nets"]["G"])
-    nets["G"].eval()
+    saved = load_checkpoint(run / "checkpoint.pt")["nets"]
+    for name, net in nets.items():
+        net.load_state_dict(saved[name])
+        net.eval()
+    return cfg, nets
+
+
+def generator_correlations(cfg: Config, G: torch.nn.Module, n: int = 2000, seed: int = 0) -> tuple[np.ndarray, float]:
+    """Spearman rho [n_latents, 3] of each compared latent with each blob measure; share of empty samples."""
     codes = torch.rand(n, cfg.n_code, generator=torch.Generator().manual_seed(seed)) * 2 - 1
     with torch.no_grad():
-        images = (nets["G"](codes) > 0.5).float()[:, 0].numpy()
+        images = (G(codes) > 0.5).float()[:, 0].numpy()
     measures = blob_measures(images)
     drawn = ~np.isnan(measures).any(axis=1)
     rho = np.array([[spearmanr(codes[drawn, j].numpy(), measures[drawn, m]).statistic for m in range(3)]
                     for j in range(cfg.n_latents)])
-    return cfg, rho, float(1 - drawn.mean())
+    return rho, float(1 - drawn.mean())
 
 
-def encoder_correlations(run: Path, cfg: Config) -> np.ndarray:
+def encoder_correlations(cfg: Config, encode) -> np.ndarray:
     """Spearman rho [n_latents, 3] of E's codes of every real square with its side, centre x and centre y."""
     dataset = get_dataset("squares")
     factors = np.stack(np.meshgrid(*[np.arange(s) for s in dataset.factor_sizes], indexing="ij"), -1).reshape(-1, 3)
-    nets = build_nets(cfg, channels=1, image_size=32)
-    saved = load_checkpoint(run / "checkpoint.pt")["nets"]
-    module = nets["E"] if "E" in nets else nets["D"]
-    module.load_state_dict(saved["E" if "E" in nets else "D"])
     with torch.no_grad():
-        codes = (module(dataset.images(factors)) if "E" in nets else module.encode(dataset.images(factors))).numpy()
+        codes = encode(dataset.images(factors)).numpy()
     return np.array([[spearmanr(codes[:, j], factors[:, m]).statistic for m in range(3)]
                      for j in range(cfg.n_latents)])
 
@@ -92,12 +95,13 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     for run in args.runs:
-        cfg, rho, empty = generator_correlations(run, args.samples)
+        cfg, nets = load_run(run)
+        rho, empty = generator_correlations(cfg, nets["G"], args.samples)
         print(f"{run}  (seed {cfg.seed}, lambda_h {cfg.lambda_h}, contrast_start {cfg.contrast_start}, "
               f"{cfg.steps} steps; empty samples {empty:.1%})")
         print_rho(rho)
         print("  E on the real squares, against their true side, centre x, centre y:")
-        print_rho(encoder_correlations(run, cfg))
+        print_rho(encoder_correlations(cfg, nets["E"] if "E" in nets else nets["D"].encode))
 
 
 if __name__ == "__main__":

@@ -73,10 +73,11 @@ def train(config: Config, out_dir: str | Path | None = None, resume: bool = True
     opts = build_optimizers(cfg, nets)
     start = run.restore(nets, opts)
     G, D, H = nets["G"], nets["D"], nets["H"]
-    E = nets.get("E", D)  # the module that holds E's weights
+    e_name = "E" if "E" in nets else "D"  # the net that holds E's weights
+    E = nets[e_name]
     # The critic stays uncompiled: its gradient penalty needs a double backward.
     g, h = run.compile(G), run.compile(H)
-    e = run.compile(nets["E"]) if "E" in nets else D.encode
+    e = run.compile(E) if e_name == "E" else D.encode
 
     def diagnose() -> dict[str, float]:
         return shortcut_diagnostics(G, H, e, data, cfg, dev)
@@ -93,8 +94,8 @@ def train(config: Config, out_dir: str | Path | None = None, resume: bool = True
         if loss_e_d is not None:
             losses["loss_enc_critic"] = loss_e_d
         if cfg.lambda_rec > 0:
-            losses["loss_rec"] = inversion_step(g, G, e, E, opts["E" if "E" in opts else "D"], run.real_batch(),
-                                                cfg.lambda_rec, run.autocast)
+            losses["loss_rec"] = inversion_step(g, G, e, E, opts[e_name], run.real_batch(), cfg.lambda_rec,
+                                                run.autocast)
         run.record(step, losses, images=cfg.batch_size * cfg.n_critic)
         if run.due(step, cfg.log_every):
             yield run.progress(step)
