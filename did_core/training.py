@@ -17,6 +17,8 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import json
 import math
 import time
@@ -36,16 +38,41 @@ RUN_FILES = (CHECKPOINT, SCORES, CONFIG, TRAVERSAL)  # what a run writes into ou
 
 
 def choose_device(name: str = "auto") -> torch.device:
-    """``"auto"``: CUDA when present, else CPU. ``"cuda"`` without a GPU is a :class:`ConfigError`."""
+    """``"auto"``: CUDA when present, else CPU. ``"cuda"`` without a GPU is a :class:`ConfigError`.
+    A CUDA device always carries its index (``"cuda"`` is the current device, ``cuda:0`` under Ray,
+    which sets ``CUDA_VISIBLE_DEVICES`` per trial): torch's per-device calls refuse one without."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except RuntimeError:
         raise ConfigError(f"device: {name!r} is not a torch device (use 'auto', 'cpu', 'cuda' or 'cuda:N')") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device: {name!r} requested but CUDA is not available")
+    return with_index(device, torch.cuda.current_device() if device.type == "cuda" else None)
+
+
+def with_index(device: torch.device, current: int | None) -> torch.device:
+    """``device`` with an index: a CUDA device without one becomes ``cuda:<current>``."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", current if current is not None else 0)
     return device
+
+
+def memory_share(device: torch.device, fraction: float) -> tuple[float, int] | None:
+    """The arguments of ``torch.cuda.set_per_process_memory_fraction`` for a trial given ``fraction``
+    of a GPU (``gpus: 0.25`` packs four trials on one), or None: not CUDA, or no cap (0 or 1)."""
+    if device.type != "cuda" or not 0 < fraction < 1:
+        return None
+    if device.index is None:
+        raise ValueError(f"memory_share: {device} has no index (use with_index first)")
+    return fraction, device.index
+
+
+def uses_amp(config: TrainConfig, device: torch.device) -> bool:
+    """bf16 autocast: on CUDA with ``amp``, on the CPU only with ``cpu_amp`` (which tests the GPU's
+    mixed-precision path without a GPU)."""
+    return bool(config.amp) and (device.type == "cuda" or bool(config.cpu_amp))
 
 
 def check_finite(step: int, losses: dict[str, float], max_abs: float) -> None:
@@ -53,6 +80,34 @@ def check_finite(step: int, losses: dict[str, float], max_abs: float) -> None:
     for name, value in losses.items():
         if not math.isfinite(value) or abs(value) > max_abs:
             raise TrainingDiverged(step, name, value)
+
+
+PRERENDER_MAX_BYTES = 64 * 2 ** 20  # a procedural dataset this small is drawn once, whole (Squares: 4 MiB)
+
+
+@functools.lru_cache(maxsize=1)
+def keep_freed_memory() -> bool:
+    """Ask glibc's allocator to keep freed blocks up to 32 MiB for reuse instead of handing each back
+    to the kernel: a training step allocates and frees the same large activations every step, and
+    fresh pages cost a page fault each (~5-10% of a CPU step here). Once per process; False where
+    the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        return bool(libc.mallopt(m_mmap_threshold, 32 * 2 ** 20)) and bool(libc.mallopt(m_trim_threshold, 2 ** 30))
+    except (OSError, AttributeError):
+        return False
+
+
+def prerender(dataset) -> torch.Tensor | None:
+    """Every image of a small procedural dataset, in its flat-index order, or None (a file source, a
+    sequence dataset, or one over :data:`PRERENDER_MAX_BYTES`)."""
+    n = int(np.prod(dataset.factor_sizes))
+    size = n * dataset.num_channels * dataset.image_size ** 2 * 4
+    if dataset.source != "procedural" or dataset.sequence_length or size > PRERENDER_MAX_BYTES:
+        return None
+    grid = np.stack(np.unravel_index(np.arange(n), dataset.factor_sizes), axis=1).astype(np.int64)
+    return dataset.images(grid)
 
 
 class Run:
@@ -72,15 +127,22 @@ class Run:
         self.device = choose_device(config.device)
         if config.num_threads > 0:
             torch.set_num_threads(config.num_threads)
-        if self.device.type == "cuda" and config.gpu_memory_fraction > 0:
-            torch.cuda.set_per_process_memory_fraction(config.gpu_memory_fraction, self.device)
-        self.amp = bool(config.amp) and self.device.type == "cuda"
+        share = memory_share(self.device, config.gpu_memory_fraction)
+        if share is not None:
+            torch.cuda.set_per_process_memory_fraction(*share)
+        self.amp = uses_amp(config, self.device)
+        # channels-last images and conv weights: faster convolutions on the CPU (oneDNN) and on CUDA
+        self.channels_last = True
         torch.manual_seed(config.seed)  # net initialisation
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)  # codes and noise
         self.data_rng = np.random.default_rng(config.seed)  # which real images are drawn
         self.dataset = get_dataset(config.dataset, source=config.data_source, path=config.data_path,
                                    device=self.device)
+        self._all_images = prerender(self.dataset)  # real batches then index it: the same images
+        if self.device.type == "cpu":
+            keep_freed_memory()
         self.step = 0
+        self._window: list[tuple[int, list[str], torch.Tensor]] = []  # recorded steps not yet read back
         self._sums: dict[str, float] = {}
         self._count = 0
         self._images = 0
@@ -88,9 +150,9 @@ class Run:
 
     # ----- nets and data -----------------------------------------------------------------------
     def prepare(self, module: torch.nn.Module) -> torch.nn.Module:
-        """Move to the device; channels-last on CUDA with ``amp``."""
+        """Move to the device, conv weights channels-last."""
         module = module.to(self.device)
-        return module.to(memory_format=torch.channels_last) if self.amp else module
+        return module.to(memory_format=torch.channels_last) if self.channels_last else module
 
     def compile(self, module: torch.nn.Module) -> Callable:
         """``torch.compile(module)`` when the config asks for it, else the module itself. Keep the
@@ -98,29 +160,46 @@ class Run:
         return torch.compile(module) if self.config.compile else module
 
     def autocast(self):
+        """bf16 autocast on this run's device type when :func:`uses_amp`, else nothing."""
         if self.amp:
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def real_batch(self, n: int | None = None) -> torch.Tensor:
         factors = self.dataset.sample_factors(n or self.config.batch_size, self.data_rng)
-        x = self.dataset.images(factors).to(self.device)
-        return x.contiguous(memory_format=torch.channels_last) if self.amp else x
+        if self._all_images is not None:
+            x = self._all_images[torch.from_numpy(self.dataset.flat_index(factors)).to(self.device)]
+        else:
+            x = self.dataset.images(factors).to(self.device)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     # ----- per step ----------------------------------------------------------------------------
-    def record(self, step: int, losses: dict[str, torch.Tensor | float], images: int) -> dict[str, float]:
-        """Check the step's losses for divergence (one device sync) and add them to the running means."""
+    def record(self, step: int, losses: dict[str, torch.Tensor | float], images: int) -> None:
+        """Keep the step's losses on the device; they are read back (one device sync for the whole
+        window) and checked for divergence, naming the first bad step, every ``log_every`` steps
+        and before any event or checkpoint."""
         names = list(losses)
-        values = torch.stack([torch.as_tensor(losses[k], dtype=torch.float32).detach().reshape(()).cpu()
-                              for k in names]).tolist()
-        floats = dict(zip(names, values))
-        check_finite(step, floats, self.config.max_abs_loss)
-        for k, v in floats.items():
-            self._sums[k] = self._sums.get(k, 0.0) + v
-        self._count += 1
+        values = torch.stack([torch.as_tensor(losses[k], dtype=torch.float32, device=self.device).detach().reshape(())
+                              for k in names])
+        self._window.append((step, names, values))
         self._images += images
         self.step = step
-        return floats
+        if len(self._window) >= self.config.log_every:
+            self.check()
+
+    def check(self) -> None:
+        """Read back the recorded losses, raise :class:`TrainingDiverged` at the first step with a bad
+        one, and add them to the running means."""
+        if not self._window:
+            return
+        rows = torch.stack([values for _, _, values in self._window]).cpu().tolist()
+        window, self._window = self._window, []
+        for (step, names, _), row in zip(window, rows):
+            floats = dict(zip(names, row))
+            check_finite(step, floats, self.config.max_abs_loss)
+            for k, v in floats.items():
+                self._sums[k] = self._sums.get(k, 0.0) + v
+            self._count += 1
 
     @staticmethod
     def due(step: int, every: int) -> bool:
@@ -128,6 +207,7 @@ class Run:
 
     def progress(self, step: int) -> Progress:
         """A progress event: mean losses since the last one, and real training images per second."""
+        self.check()
         elapsed = max(time.perf_counter() - self._clock, 1e-9)
         event = Progress(step=step, losses={k: v / max(self._count, 1) for k, v in self._sums.items()},
                          images_per_sec=self._images / elapsed)
@@ -135,6 +215,7 @@ class Run:
         return event
 
     def _reset_meter(self) -> None:
+        self._window = []
         self._sums, self._count, self._images = {}, 0, 0
         self._clock = time.perf_counter()
 
@@ -151,13 +232,16 @@ class Run:
         def encode_eval(x: torch.Tensor) -> torch.Tensor:
             with torch.no_grad(), self.autocast():
                 x = x.to(self.device)
-                if self.amp:
+                if self.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 return encode(x).float()
 
+        # a trial's metric fits use its own CPUs (num_threads, set from resources.cpus), never every
+        # core of the machine: trials packed beside it have theirs
+        n_jobs = self.config.num_threads if self.config.num_threads > 0 else None
         try:
-            scores = evaluate(self.dataset.scoring_view(self.config.seed), encode_eval, protocol=protocol, metrics=self.config.metric_names(),
-                              seed=self.config.seed)
+            scores = evaluate(self.dataset.scoring_view(self.config.seed), encode_eval, protocol=protocol,
+                              metrics=self.config.metric_names(), seed=self.config.seed, n_jobs=n_jobs)
             return {k: float(v) for k, v in scores.items()}
         finally:
             for m, mode in zip(eval_modules, was_training):
@@ -177,6 +261,7 @@ class Run:
                  model_scores: dict[str, float] | None = None) -> Eval:
         """An eval event with ``eval_protocol`` scores (and ``model_scores``, the model's own);
         saves the checkpoint when there is an out_dir."""
+        self.check()
         protocol = self.config.eval_protocol
         scores = self._with_model_scores(self.scores(encode, protocol, eval_modules), model_scores)
         path = self.save(step, nets, optimizers)
@@ -189,6 +274,7 @@ class Run:
         """The final event: ``final_protocol`` scores (and ``model_scores``, the model's own); with an
         out_dir also the checkpoint, ``scores.json``, ``config.json`` and ``traversal.png``
         (``traversal [rows, cols, C, H, W]``)."""
+        self.check()
         protocol = self.config.final_protocol
         scores = self._with_model_scores(self.scores(encode, protocol, eval_modules), model_scores)
         artifacts: dict[str, str] = {}
@@ -211,6 +297,7 @@ class Run:
         return rng_state(generators={"codes": self.generator}, numpy_rngs={"data": self.data_rng})
 
     def save(self, step: int, nets: dict, optimizers: dict) -> Path | None:
+        self.check()  # a diverged state is never saved
         if self.out_dir is None:
             return None
         return save_checkpoint(self.out_dir / CHECKPOINT, step=step, nets=nets, optimizers=optimizers,

@@ -77,18 +77,22 @@ def _tables(device: torch.device, size: int) -> tuple[torch.Tensor, ...]:
     return tuple(torch.tensor(t, dtype=torch.float32, device=device) for t in tables)
 
 
-def render_dsprites(factors: torch.Tensor, size: int = 64) -> torch.Tensor:
-    """Binary sprites for factor indices [n, 5] (long, on the target device): float32 [n, 1, size, size]."""
-    device = factors.device
+def render_dsprites(factors: np.ndarray, size: int = 64, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Binary sprites for factor indices [n, 5] (int64 numpy): float32 [n, 1, size, size] on ``device``.
+    Which rows have which shape is found on the host, so drawing asks the device nothing back."""
+    device = torch.device(device)
+    shapes = factors[:, 0]
+    factors = torch.from_numpy(factors).to(device, non_blocking=True)
     cos, sin, scale, centres, pix = _tables(device, size)
     cos, sin, scale = cos[factors[:, 2]], sin[factors[:, 2]], scale[factors[:, 1]]
     cx, cy = centres[factors[:, 3]], centres[factors[:, 4]]
 
     out = torch.zeros(len(factors), 1, size, size, device=device)
     for shape in range(3):
-        idx = (factors[:, 0] == shape).nonzero().squeeze(1)
-        if len(idx) == 0:
+        rows = np.flatnonzero(shapes == shape)
+        if rows.size == 0:
             continue
+        idx = torch.from_numpy(rows).to(device, non_blocking=True)
         c, s, r = cos[idx, None, None], sin[idx, None, None], scale[idx, None, None]
         dx = pix[None, None, :] - cx[idx, None, None]  # columns, to the right
         dy = cy[idx, None, None] - pix[None, :, None]  # rows, upwards
@@ -104,8 +108,7 @@ class DSpritesProcedural(DSpritesFactors, GroundTruthDataset):
     source = "procedural"
 
     def images(self, factors: np.ndarray | torch.Tensor) -> torch.Tensor:
-        y = torch.from_numpy(self.check_factors(factors)).to(self.device)
-        return render_dsprites(y, self.image_size)
+        return render_dsprites(self.check_factors(factors), self.image_size, self.device)
 
 
 class DSpritesFile(DSpritesFactors, FileDataset):

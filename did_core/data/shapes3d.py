@@ -56,37 +56,39 @@ class Shapes3DProcedural(Shapes3DFactors, GroundTruthDataset):
     """
 
     source = "procedural"
-    _shared_layers: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # device -> (layers, have)
+    _shared_layers: dict[str, tuple[torch.Tensor, np.ndarray]] = {}  # device -> (layers, which are drawn)
 
     def __init__(self, device: str | torch.device = "cpu"):
         super().__init__(device)
         if str(self.device) not in self._shared_layers:
             n_geom = int(np.prod(self.factor_sizes[3:]))
             layers = torch.zeros(n_geom, 3, self.image_size, self.image_size, device=self.device)
-            self._shared_layers[str(self.device)] = (layers, torch.zeros(n_geom, dtype=torch.bool, device=self.device))
+            self._shared_layers[str(self.device)] = (layers, np.zeros(n_geom, dtype=bool))
         self._layers, self._have = self._shared_layers[str(self.device)]
         hues = [colorsys.hsv_to_rgb(h, SATURATION, 1.0) for h in self.factor_values[0]]
         self._palette = torch.tensor(hues, dtype=torch.float32, device=self.device)
         self._values = [torch.tensor(v, dtype=torch.float32, device=self.device) for v in self.factor_values]
 
-    def _geometry(self, y: torch.Tensor) -> torch.Tensor:
-        """Layer weights [n, 3, 64, 64] for factor rows ``y``, ray-casting any not seen before."""
+    def _geometry(self, y: np.ndarray) -> torch.Tensor:
+        """Layer weights [n, 3, 64, 64] for factor rows ``y`` (int64 numpy), ray-casting any not seen
+        before. Which are new is known on the host (``_have``), so the device is asked nothing back."""
         g = (y[:, 3] * self.factor_sizes[4] + y[:, 4]) * self.factor_sizes[5] + y[:, 5]
-        new = torch.unique(g[~self._have[g]])
-        if len(new):
+        new = np.unique(g[~self._have[g]])
+        if new.size:
             scale, rest = new // (self.factor_sizes[4] * self.factor_sizes[5]), new % (self.factor_sizes[4] * self.factor_sizes[5])
             shape, orient = rest // self.factor_sizes[5], rest % self.factor_sizes[5]
-            for chunk in range(0, len(new), GEOMETRY_CHUNK):  # bounds the ray caster's memory
+            for chunk in range(0, new.size, GEOMETRY_CHUNK):  # bounds the ray caster's memory
                 part = slice(chunk, chunk + GEOMETRY_CHUNK)
-                self._layers[new[part]] = render_layers(
-                    self._values[3][scale[part]], shape[part], self._values[5][orient[part]], self.image_size
+                on_device = [torch.from_numpy(a[part]).to(self.device) for a in (new, scale, shape, orient)]
+                self._layers[on_device[0]] = render_layers(
+                    self._values[3][on_device[1]], on_device[2], self._values[5][on_device[3]], self.image_size
                 )
             self._have[new] = True
-        return self._layers[g]
+        return self._layers[torch.from_numpy(g).to(self.device, non_blocking=True)]
 
     def images(self, factors: np.ndarray | torch.Tensor) -> torch.Tensor:
-        y = torch.from_numpy(self.check_factors(factors)).to(self.device)
-        colours = self._palette[y[:, :3]]  # [n, layer, rgb]
+        y = self.check_factors(factors)
+        colours = self._palette[torch.from_numpy(y[:, :3]).to(self.device, non_blocking=True)]  # [n, layer, rgb]
         return torch.einsum("blhw,blc->bchw", self._geometry(y), colours).clamp_(0, 1)
 
 

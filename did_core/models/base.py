@@ -52,7 +52,7 @@ class TrainConfig:
     # Fields that say where and how a run executes, never what it computes (hardware, logging);
     # subclasses add theirs. Two configs that differ only here are the same experiment.
     RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({
-        "device", "num_threads", "amp", "compile", "gpu_memory_fraction", "log_every", "data_path"})
+        "device", "num_threads", "amp", "cpu_amp", "compile", "gpu_memory_fraction", "log_every", "data_path"})
     # Fields that say how long a run trains and how it is scored along the way: a checkpoint may be
     # continued under other values (a longer run), but a search compares trials only at equal ones.
     SCHEDULE_FIELDS: ClassVar[frozenset[str]] = frozenset({
@@ -70,7 +70,8 @@ class TrainConfig:
     eval_metrics: str = ""  # comma-separated metric names to compute (e.g. "mig,dci"); "" = all
     device: str = "auto"  # "auto" = CUDA when present, else CPU
     num_threads: int = 0  # torch CPU threads; 0 = leave torch's default
-    amp: bool = True  # CUDA only: bf16 autocast and channels-last memory layout
+    amp: bool = True  # bf16 autocast on CUDA (the nets that allow it; losses and metrics in fp32)
+    cpu_amp: bool = False  # bf16 autocast on the CPU too: tests the GPU's mixed-precision path without one (slow)
     compile: bool = False  # torch.compile the nets that allow it (CUDA mostly; needs a C++ compiler on CPU)
     gpu_memory_fraction: float = 0.0  # CUDA only: cap this process's share of GPU memory; 0 = no cap
     max_abs_loss: float = 1e6  # a loss whose magnitude exceeds this counts as diverged (exploding critic)

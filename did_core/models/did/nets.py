@@ -79,12 +79,59 @@ class BroadcastGenerator(nn.Module):
         self.out = out
 
     def forward(self, c: torch.Tensor) -> torch.Tensor:
+        # Every pixel is a row of one contiguous [n * S * S, hidden] matrix: the MLP is two matmuls and
+        # batch norm a per-column statistic over rows (the statistic BatchNorm2d takes over
+        # [n, hidden, S, S]); the image is that matrix seen as NCHW in channels-last memory.
         n, size = c.shape[0], self.coords.shape[0]
-        x = torch.cat([c[:, None, None, :].expand(-1, size, size, -1),
-                       self.coords.to(c.dtype).expand(n, -1, -1, -1)], dim=-1)  # [n, S, S, latents + 2]
-        for layer, norm in zip(self.mlp, self.norms):  # per pixel; the norms see [n, hidden, S, S]
-            x = torch.relu(norm(layer(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1))
-        return activate(self.draw(x.permute(0, 3, 1, 2)), self.out)
+        first, k = self.mlp[0], c.shape[1]
+        # The first layer on [code, x, y] in two parts, the code's once per image and the coordinates'
+        # once per pixel: its pre-activation is per_image[i] + per_pixel[p] (no [n, S, S, latents + 2] input).
+        per_image = nn.functional.linear(c, first.weight[:, :k], first.bias)  # [n, hidden]
+        per_pixel = nn.functional.linear(self.coords.reshape(-1, 2).to(c.dtype), first.weight[:, k:])  # [S*S, hidden]
+        if isinstance(self.norms[0], nn.BatchNorm2d):
+            per_image, per_pixel = _batch_norm_of_sum(self.norms[0], per_image, per_pixel)
+            x = torch.relu((per_image[:, None, :] + per_pixel[None]).reshape(n * size * size, -1))
+        else:
+            x = (per_image[:, None, :] + per_pixel[None]).reshape(n * size * size, -1)
+            x = torch.relu(_norm_rows(self.norms[0], x, n, size))
+        x = torch.relu_(_norm_rows(self.norms[1], self.mlp[1](x), n, size))
+        x = x.reshape(n, size, size, -1).permute(0, 3, 1, 2)  # NCHW shape, channels-last memory
+        return activate(self.draw(x), self.out)
+
+
+def _batch_norm_of_sum(norm: nn.BatchNorm2d, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch norm of ``h[i, p] = a[i] + b[p]`` over every (i, p), returned as the two parts whose sum is
+    the normalised ``h``. Over the full grid of pairs the mean is ``mean(a) + mean(b)`` and the
+    (biased) variance ``var(a) + var(b)``, so the statistics come from the small tensors alone; the
+    running statistics are updated as ``BatchNorm2d`` updates them (norm_layer's: momentum 0.1)."""
+    if norm.training:
+        mean_a, mean_b = a.mean(0), b.mean(0)
+        var = a.var(0, unbiased=False) + b.var(0, unbiased=False)
+        with torch.no_grad():
+            count = a.shape[0] * b.shape[0]
+            norm.num_batches_tracked.add_(1)
+            norm.running_mean.lerp_((mean_a + mean_b).detach().to(norm.running_mean.dtype), norm.momentum)
+            norm.running_var.lerp_((var * count / max(count - 1, 1)).detach().to(norm.running_var.dtype),
+                                   norm.momentum)
+    else:
+        mean_a, mean_b, var = norm.running_mean.to(a.dtype), 0.0, norm.running_var.to(a.dtype)
+    scale = torch.rsqrt(var + norm.eps) * norm.weight
+    return (a - mean_a) * scale, (b - mean_b) * scale + norm.bias
+
+
+def _norm_rows(norm: nn.Module, x: torch.Tensor, n: int, size: int) -> torch.Tensor:
+    """``norm`` (made for ``[n, C, S, S]``) applied to per-pixel rows ``x [n * S * S, C]``. Batch norm
+    and none work on the rows as they are; group and layer norm need each sample's pixels, so they
+    see the NCHW view."""
+    if isinstance(norm, nn.Identity):
+        return x
+    if isinstance(norm, nn.BatchNorm2d):  # norm_layer's: momentum 0.1, running statistics tracked
+        if norm.training:
+            norm.num_batches_tracked.add_(1)
+        return nn.functional.batch_norm(x, norm.running_mean, norm.running_var, norm.weight, norm.bias,
+                                        norm.training, norm.momentum, norm.eps)
+    nchw = x.reshape(n, size, size, -1).permute(0, 3, 1, 2)
+    return norm(nchw).permute(0, 2, 3, 1).reshape(n * size * size, -1)
 
 
 def activate(x: torch.Tensor, out: str) -> torch.Tensor:
@@ -128,6 +175,13 @@ class Critic(ConvTrunk):
         if self.code_head is None:
             raise RuntimeError("this critic has no encoder head (code_dims=0)")
         return self.code_head(self.features(x))
+
+    def score_and_encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(forward(x), encode(x))`` from one pass of the trunk."""
+        if self.code_head is None:
+            raise RuntimeError("this critic has no encoder head (code_dims=0)")
+        features = self.features(x)
+        return self.head(features).squeeze(1), self.code_head(features)
 
 
 class DifferenceEncoder(ConvTrunk):

@@ -117,9 +117,13 @@ def critic_step(D, g, opt: torch.optim.Optimizer, real: torch.Tensor, cfg: Confi
     with_e = cfg.encoder == "critic_head"
     seen = view(fake, cfg.view, cfg.view_noise, gen) if cfg.critic_view or with_e else fake  # what H and E see
     judged = seen if cfg.critic_view else fake
-    with autocast():
-        loss_d = critic_loss(D(real), D(judged))
-        loss_e = encoder_loss(D.encode(seen), c[:, :cfg.n_latents]) if with_e else None
+    with autocast():  # one pass of the trunk over every batch it sees
+        if with_e:
+            scores, codes = D.score_and_encode(torch.cat([real, judged, seen]))
+            loss_e = encoder_loss(codes[2 * B:], c[:, :cfg.n_latents])
+        else:
+            scores, loss_e = D(torch.cat([real, judged])), None
+        loss_d = critic_loss(scores[:B], scores[B:2 * B])
     gp = gradient_penalty(D, real, judged, torch.rand(B, generator=gen, device=real.device))  # float32
     opt.zero_grad(set_to_none=True)
     (loss_d + cfg.lambda_gp * gp + (loss_e if loss_e is not None else 0.0)).backward()
@@ -135,18 +139,25 @@ def generator_step(g, D, h, e, opts: dict[str, torch.optim.Optimizer], cfg: Conf
     device = next(D.parameters()).device
     D.requires_grad_(False)
     c, moved, dims = sample_moves(B, n, k, cfg.move, gen, cfg.shift_min, cfg.shift_max, device, cfg.n_latents)
-    codes = torch.cat([c, moved.reshape(B * k, n)])
+    codes_all = torch.cat([c, moved.reshape(B * k, n)])
     with autocast():
-        x_all = g(codes)  # [B + B*k, C, S, S]: bases first, then the k moves of base 0, 1, ...
+        x_all = g(codes_all)  # [B + B*k, C, S, S]: bases first, then the k moves of base 0, 1, ...
         x_seen = view(x_all, cfg.view, cfg.view_noise, gen)
-        loss_adv = generator_adv_loss(D(x_seen[:B] if cfg.critic_view else x_all[:B]))
+        x_adv = x_seen[:B] if cfg.critic_view else x_all[:B]
+        x_enc = scale_grad(x_seen, cfg.lambda_enc * weight)
+        if cfg.encoder == "critic_head":  # E is the critic's code head: one pass of the trunk for both
+            scores, codes = D.score_and_encode(torch.cat([x_adv, x_enc]))
+            d_fake, c_hat = scores[:B], codes[B:]
+        else:
+            d_fake, c_hat = D(x_adv), e(x_enc)
+        loss_adv = generator_adv_loss(d_fake)
         x_h = scale_grad(x_seen, cfg.lambda_h * weight)
         first, second = x_h[:B].repeat_interleave(k, dim=0), x_h[B:]
         if cfg.order_pairs:
             first, second = order_pairs(first, second, c, moved, dims)
         v = h(first, second).reshape(B, k, -1)
         loss_h = contrast_loss(cfg.contrast, v, dims, cfg.tau)
-        loss_enc = encoder_loss(e(scale_grad(x_seen, cfg.lambda_enc * weight)), codes[:, :cfg.n_latents])
+        loss_enc = encoder_loss(c_hat, codes_all[:, :cfg.n_latents])
     learners = [name for name in ("G", "H", "E") if name in opts]
     for name in learners:
         opts[name].zero_grad(set_to_none=True)
