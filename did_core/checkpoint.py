@@ -12,6 +12,7 @@ Example:
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -28,24 +29,49 @@ class CheckpointError(ValueError):
 
 def rng_state(generators: dict[str, torch.Generator] | None = None,
               numpy_rngs: dict[str, np.random.Generator] | None = None) -> dict[str, Any]:
-    """Every random state a run depends on: torch's global CPU/CUDA states plus the named ones."""
+    """Every random state a run depends on: torch's global CPU/CUDA states plus the named ones (each
+    generator's state with the kind of device it draws on). All are CPU byte tensors."""
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "generators": {k: g.get_state() for k, g in (generators or {}).items()},
+        "generator_devices": {k: g.device.type for k, g in (generators or {}).items()},
         "numpy": {k: r.bit_generator.state for k, r in (numpy_rngs or {}).items()},
     }
 
 
+CPU_GENERATOR_STATE_BYTES = 5056  # torch's CPU generator (Mersenne Twister); a CUDA one (Philox) holds 16
+
+
+def generator_kind(state: dict[str, Any], name: str) -> str:
+    """The device kind the saved generator ``name`` drew on (older checkpoints: told by its size)."""
+    kinds = state.get("generator_devices") or {}
+    if name in kinds:
+        return kinds[name]
+    return "cpu" if state["generators"][name].numel() == CPU_GENERATOR_STATE_BYTES else "cuda"
+
+
 def set_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator] | None = None,
-                  numpy_rngs: dict[str, np.random.Generator] | None = None) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+                  numpy_rngs: dict[str, np.random.Generator] | None = None) -> list[str]:
+    """Restore what :func:`rng_state` saved (the states must be on the CPU: load with
+    ``map_location="cpu"``). A generator saved on another kind of device (a CUDA run resumed on a
+    CPU node, or back) cannot take that state: it is seeded from the saved state's bytes instead,
+    so the resumed run is reproducible but draws other numbers than an uninterrupted one would.
+    Returns the names of the generators so reseeded."""
+    torch.set_rng_state(state["torch"].cpu())
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    reseeded = []
     for k, g in (generators or {}).items():
-        g.set_state(state["generators"][k])
+        saved = state["generators"][k].cpu()
+        if generator_kind(state, k) == g.device.type:
+            g.set_state(saved)
+        else:
+            g.manual_seed(int.from_bytes(hashlib.sha256(saved.numpy().tobytes()).digest()[:8], "little"))
+            reseeded.append(k)
     for k, r in (numpy_rngs or {}).items():
         r.bit_generator.state = state["numpy"][k]
+    return reseeded
 
 
 def save_checkpoint(path: str | os.PathLike, *, step: int, nets: dict[str, torch.nn.Module],

@@ -22,6 +22,7 @@ import functools
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -70,9 +71,10 @@ def memory_share(device: torch.device, fraction: float) -> tuple[float, int] | N
 
 
 def uses_amp(config: TrainConfig, device: torch.device) -> bool:
-    """bf16 autocast: on CUDA with ``amp``, on the CPU only with ``cpu_amp`` (which tests the GPU's
+    """bf16 autocast, for training and scoring alike: for a model that trains under it (its Config's
+    ``AMP``), on CUDA with ``amp``, on the CPU only with ``cpu_amp`` (which tests the GPU's
     mixed-precision path without a GPU)."""
-    return bool(config.amp) and (device.type == "cuda" or bool(config.cpu_amp))
+    return type(config).AMP and bool(config.amp) and (device.type == "cuda" or bool(config.cpu_amp))
 
 
 def check_finite(step: int, losses: dict[str, float], max_abs: float) -> None:
@@ -157,7 +159,8 @@ class Run:
     def compile(self, module: torch.nn.Module) -> Callable:
         """``torch.compile(module)`` when the config asks for it, else the module itself. Keep the
         uncompiled module for checkpoints (its state-dict keys have no ``_orig_mod.`` prefix)."""
-        return torch.compile(module) if self.config.compile else module
+        # dynamic: one graph for every batch size (the critic's, the generator's, the evaluation's)
+        return torch.compile(module, dynamic=True) if self.config.compile else module
 
     def autocast(self):
         """bf16 autocast on this run's device type when :func:`uses_amp`, else nothing."""
@@ -309,14 +312,18 @@ class Run:
         path = self.out_dir / CHECKPOINT if self.out_dir is not None else None
         if path is None or not self.resume or not path.exists():
             return 0
-        state = load_checkpoint(path, map_location=self.device)
+        # on the CPU: RNG states must stay CPU byte tensors; load_state_dict moves the rest to the nets' device
+        state = load_checkpoint(path, map_location="cpu")
         differ = self.config.experiment_differences(state["config"])  # runtime and schedule may change
         if differ:
             detail = ", ".join(differ)
             raise CheckpointError(f"{path}: was written by a different experiment ({detail}); "
                                   f"use another out_dir or resume=False")
         restore_modules(state, nets, optimizers, path)
-        set_rng_state(state["rng"], generators={"codes": self.generator}, numpy_rngs={"data": self.data_rng})
+        reseeded = set_rng_state(state["rng"], generators={"codes": self.generator}, numpy_rngs={"data": self.data_rng})
+        if reseeded:
+            warnings.warn(f"{path}: written on another kind of device; the {', '.join(reseeded)} generator is "
+                          f"seeded from its saved state instead (the run goes on reproducibly, with other draws)")
         self.step = int(state["step"])
         self._reset_meter()
         return self.step

@@ -58,11 +58,18 @@ def git_revision(root: Path = PROJECT_ROOT) -> dict[str, Any]:
 
 
 def gpus() -> list[str]:
-    """Names of the CUDA devices this process sees, asked of torch when the process has imported it
-    (importing torch only for this would cost seconds)."""
+    """Names of the CUDA devices this process sees, without opening a CUDA context in the driver (one
+    that Ray does not count would take GPU memory from the trials): torch's when this process has
+    already initialised CUDA, else ``nvidia-smi``'s (in ``CUDA_VISIBLE_DEVICES`` order when set)."""
     torch = sys.modules.get("torch")
-    if torch is None:
+    if torch is not None and torch.cuda.is_initialized():
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    try:
+        done = subprocess.run(["nvidia-smi", "--query-gpu=index,name", "--format=csv,noheader"],
+                              capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
         return []
-    if not torch.cuda.is_available():
-        return []
-    return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    names = dict(line.split(", ", 1) for line in done.stdout.strip().splitlines() if ", " in line)
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    order = [i.strip() for i in visible.split(",") if i.strip()] if visible is not None else sorted(names, key=int)
+    return [names[i] for i in order if i in names]

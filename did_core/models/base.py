@@ -49,6 +49,7 @@ class TrainConfig:
     """Fields every model has. Subclasses add their own and may extend ``PRESETS``."""
 
     model: ClassVar[str] = ""
+    AMP: ClassVar[bool] = True  # the model trains under the run's bf16 autocast (scored under it too); False: fp32
     # Fields that say where and how a run executes, never what it computes (hardware, logging);
     # subclasses add theirs. Two configs that differ only here are the same experiment.
     RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset({

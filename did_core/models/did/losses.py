@@ -44,17 +44,17 @@ def infonce_loss(v: torch.Tensor, labels: torch.Tensor, tau: float) -> torch.Ten
     coincide it equals ``log(N - 1)`` (chance).
     """
     n = v.shape[0]
-    sim = (v.float() @ v.float().T) / tau
+    with torch.autocast(v.device.type, enabled=False):  # similarities in float32 even under autocast
+        sim = (v.float() @ v.float().T) / tau
     self_mask = torch.eye(n, dtype=torch.bool, device=v.device)
     sim = sim.masked_fill(self_mask, float("-inf"))
     log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
     pos = (labels.unsqueeze(0) == labels.unsqueeze(1)) & ~self_mask
     n_pos = pos.sum(dim=1)
     has_pos = n_pos > 0
-    if not bool(has_pos.any()):
-        return v.sum() * 0.0
-    per_anchor = -(log_prob.masked_fill(~pos, 0.0).sum(dim=1)[has_pos] / n_pos[has_pos])
-    return per_anchor.mean()
+    # anchors without a positive count 0 (and 0 overall when none has one): no host sync to ask
+    per_anchor = -(log_prob.masked_fill(~pos, 0.0).sum(dim=1) / n_pos.clamp(min=1))
+    return (per_anchor * has_pos).sum() / has_pos.sum().clamp(min=1)
 
 
 def distance_loss(v: torch.Tensor) -> torch.Tensor:

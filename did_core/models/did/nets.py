@@ -135,7 +135,10 @@ def _norm_rows(norm: nn.Module, x: torch.Tensor, n: int, size: int) -> torch.Ten
 
 
 def activate(x: torch.Tensor, out: str) -> torch.Tensor:
-    """G's output activation; every choice but ``none`` yields images in the data's [0, 1] range."""
+    """G's output activation in float32 (under bf16 autocast a sigmoid of a logit above ~6 would round
+    to exactly 1, where a loss on the image saturates and passes no gradient); every choice but
+    ``none`` yields images in the data's [0, 1] range."""
+    x = x.float()
     if out == "sigmoid":
         return torch.sigmoid(x)
     if out == "tanh":

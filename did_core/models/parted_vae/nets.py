@@ -83,7 +83,8 @@ def gumbel_softmax(logits: torch.Tensor, class_sizes: list[int], temperature: fl
                    generator: torch.Generator | None) -> torch.Tensor:
     """A relaxed one-hot sample per variable, ``softmax((logits + g) / T)`` with Gumbel noise ``g``
     drawn from ``generator`` (so that a resumed run draws the same noise)."""
-    u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
+    logits = logits.float()  # the noise and the softmax in float32, also under bf16 autocast
+    u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=torch.float32)
     g = -torch.log(-torch.log(u.clamp(1e-10, 1.0)) + 1e-10)
     return torch.cat([chunk.softmax(dim=1) for chunk in ((logits + g) / temperature).split(class_sizes, dim=1)], dim=1)
 

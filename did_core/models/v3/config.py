@@ -26,6 +26,7 @@ ABLATIONS = ("none", "quantize") + tuple(f"hinge_{t}" for t in TERMS)
 @dataclass
 class Config(TrainConfig):
     model: ClassVar[str] = "v3"
+    AMP: ClassVar[bool] = False  # trains in float32 (the quantiser's distances and EMA), so it is scored in float32 too
 
     dataset: str = "digit_sequences"  # a sequence dataset (samples made of fragments)
     batch_size: int = 32  # samples per step (each of the dataset's 10 fragments)
