@@ -43,16 +43,24 @@ class EMAQuantizer(nn.Module):
         self.register_buffer("cluster_size", torch.zeros(codebook_size))  # EMA of codes assigned per call
         self.register_buffer("cluster_sum", torch.zeros(codebook_size, dim))
         self.register_buffer("initialised", torch.zeros((), dtype=torch.bool))
+        self._initialised_seen = False  # True once the buffer is known to be set (a loaded state may set it)
 
     def assign(self, z: torch.Tensor) -> torch.Tensor:
         """Index of the nearest atom for each row of ``z`` [N, d]."""
         return torch.cdist(z.float(), self.codebook).argmin(dim=1)
 
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._initialised_seen = False  # the loaded buffer says, at the next training call
+        return super()._load_from_state_dict(*args, **kwargs)
+
     def forward(self, z: torch.Tensor) -> Quantized:
         if self.training:
             with torch.no_grad():
-                if not bool(self.initialised):
+                if not self._initialised_seen:  # the buffer is read back once, not every step
+                    self._initialised_seen = bool(self.initialised)
+                if not self._initialised_seen:
                     self._kmeans_init(z.detach().float())
+                    self._initialised_seen = True
         idx = self.assign(z.detach())
         if self.training:
             with torch.no_grad():
