@@ -20,6 +20,7 @@ from did_core.models import ModelSpec
 
 from .local_ray import check_fits, living_nodes, ray_session
 from .plan import Arm, Study
+from .progress import ProgressBoard
 from .recorder import Recorder
 from .run_folder import RAY_DIR, RunMeta
 from .search import OptunaSearcher
@@ -81,7 +82,7 @@ def run_tune(study: Study, ostudy: optuna.Study, run_dir: Path, remote: RunStora
             run_config=tune.RunConfig(
                 name=session, verbose=0,
                 **(remote.tune_storage() if remote is not None else {"storage_path": str(run_dir / RAY_DIR)}),
-                callbacks=[Recorder(ostudy, study, run_dir, searcher, log=log)],
+                callbacks=[Recorder(ostudy, study, run_dir, searcher, log=log), ProgressBoard(study, todo, log=log)],
                 failure_config=tune.FailureConfig(max_failures=study.retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
         )
