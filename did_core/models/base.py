@@ -18,6 +18,8 @@ import typing
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
+from .forms import switch_form, with_form
+
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN/inf or exploded. ``step`` and ``loss`` say where."""
@@ -78,6 +80,9 @@ class TrainConfig:
     max_abs_loss: float = 1e6  # a loss whose magnitude exceeds this counts as diverged (exploding critic)
     eval_at_start: bool = False  # also score the untrained encoder at step 0
 
+    # Forms (a model with a `form` field): name -> recipe of method options, applied beneath the
+    # fields given explicitly (did_core/models/forms.py). Empty: the model has no forms.
+    FORMS: ClassVar[dict[str, dict[str, Any]]] = {}
     # Budget presets: field overrides applied on top of the defaults.
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": dict(steps=20, log_every=5, eval_every=10, eval_protocol="fast", final_protocol="fast"),
@@ -124,7 +129,10 @@ class TrainConfig:
         """``field: old -> new`` for each experiment field where ``other`` (a config or its dict)
         differs from this one; empty when both are the same experiment. ``schedule=False``: the
         question a resumed checkpoint asks (a longer run of it is the same experiment)."""
-        theirs = other.to_dict() if isinstance(other, TrainConfig) else dict(other)
+        # a field an older config lacks is at its default (a field is only ever added with a default
+        # that keeps what was computed before, e.g. lambda_rec 0, form "paper")
+        defaults = {f.name: f.default for f in fields(self) if f.default is not dataclasses.MISSING}
+        theirs = {**defaults, **(other.to_dict() if isinstance(other, TrainConfig) else dict(other))}
         skip = self.RUNTIME_FIELDS | (frozenset() if schedule else self.SCHEDULE_FIELDS)
         mine = self.to_dict()
         return [f"{k}: {theirs.get(k)!r} -> {mine.get(k)!r}" for k in sorted(set(mine) | set(theirs))
@@ -147,10 +155,13 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"{cls.__name__}: unknown field(s) {unknown}; known fields are {sorted(known)}")
         hints = typing.get_type_hints(cls)
-        return cls(**{k: _coerce(cls.__name__, k, v, hints[k]) for k, v in values.items()})
+        values = {k: _coerce(cls.__name__, k, v, hints[k]) for k, v in values.items()}
+        return cls(**with_form(cls, values))
 
     def replace(self, **overrides: Any):
-        return type(self).from_dict({**self.to_dict(), **overrides})
+        """A copy with ``overrides``; another ``form`` also moves the fields its recipe sets (unless
+        they were changed from the old form's values or are in ``overrides``)."""
+        return type(self).from_dict(switch_form(self, overrides))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

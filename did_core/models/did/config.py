@@ -29,6 +29,18 @@ G_ARCHS = ("dcgan", "broadcast")
 class Config(TrainConfig):
     model: ClassVar[str] = "did"
 
+    # One name for the method options (did_core/models/forms.py): "paper" is the paper's DiD, every
+    # option at its default; "broadcast" is the form that learns on these machines (README, "Forms"),
+    # with options that are not the paper's: a spatial broadcast G, E inverting G on real images, the
+    # noise view, E on the critic's trunk, the search's loss weights, the GAN alone for a quarter of the run.
+    form: str = "paper"
+    FORMS: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": dict(g_arch="dcgan", lambda_rec=0.0, view="raw", encoder="separate", lambda_enc=1.0,
+                      lambda_h=1.0, contrast_start=0),
+        "broadcast": dict(g_arch="broadcast", lambda_rec=1.0, view="noise", encoder="critic_head", lambda_enc=0.24,
+                          lambda_h=1.34, contrast_start=lambda v: v["steps"] // 4),
+    }
+
     # Sample Generation Paradigm
     n_latents: int = 10  # n: latents moved, contrasted and recovered by E (the representation's size)
     n_noise: int = 0  # extra free-noise latents fed to G after them: never moved, not recovered (InfoGAN-CR)
