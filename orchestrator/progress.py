@@ -107,6 +107,12 @@ class ProgressBoard(tune.Callback):
         self._last_plain = clock()
         self._lock = threading.Lock()  # the live display redraws from its own thread
 
+    def __getstate__(self):  # Tune pickles its callbacks with the experiment's state
+        return {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_live", "out", "log")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _lock=threading.Lock(), _live=None, out=sys.stdout, log=print)
+
     # ----- Tune's callbacks -----------------------------------------------------------------------------
     def on_trial_start(self, iteration, trials, trial, **info):
         number = trial.config["number"]

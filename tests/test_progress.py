@@ -71,3 +71,14 @@ def test_live_block_shows_each_running_trial():
     # 10 steps in 5 s: 80 steps left take 40 s; the study (80 + 2 queued x 100) / 2 steps/s = 2m20s
     for cell in ("n_compare_dims=2, seed 0", "20/100", "123", "0.4321", "fast/mig", "0m40s", "study ETA 2m20s"):
         assert cell in screen, cell
+
+
+def test_the_board_survives_tunes_pickling():
+    import pickle
+
+    board = ProgressBoard(study(), todo=2, log=print, interactive=False)
+    board.on_trial_start(0, [], trial(0, n_compare_dims=1))
+    copy = pickle.loads(pickle.dumps(board))
+    assert copy.state.running[0].label == "n_compare_dims=1, seed 0"
+    copy.on_trial_complete(0, [], trial(0))
+    assert copy.state.finished == 1
