@@ -185,7 +185,8 @@ class FactorFileDataset(FileDataset):
 
 def _names_sizes(where: str, names: Any, sizes: Any) -> tuple[tuple[str, ...], tuple[int, ...]]:
     """Checked ``(names, sizes)``; ``where`` names the file (and the arrays) in errors."""
-    names = [n.decode() if isinstance(n, bytes) else n for n in list(np.asarray(names).ravel())]
+    names = [n.decode() if isinstance(n, bytes) else str(n) if isinstance(n, str) else n
+             for n in list(np.asarray(names).ravel())]
     if not all(isinstance(n, str) and n for n in names):
         raise DatasetError(f"{where}: {NAMES!r} must be non-empty strings, got {names}")
     if len(set(names)) != len(names):
