@@ -260,15 +260,15 @@ def _check_datasets(datasets: list[str], where: str, fail) -> None:
     from did_core.data import FILE_PREFIX, DatasetError, available_datasets, dataset_problem, get_dataset
 
     try:
-        unknown = [d for d in datasets if not d.startswith(FILE_PREFIX) and dataset_problem(d)]
+        unknown = [d for d in datasets if not d.startswith(FILE_PREFIX) and d not in available_datasets()]
     except PluginError as e:
         raise fail(where, str(e)) from None
     if unknown:
         raise fail(where, f"unknown dataset(s) {unknown}; known datasets are {available_datasets()}, or file:PATH")
-    for name in (d for d in datasets if d.startswith(FILE_PREFIX)):
+    for name in datasets:
         why = dataset_problem(name)
         try:
-            if why is None:
+            if why is None and name.startswith(FILE_PREFIX):
                 get_dataset(name).close()
         except (DatasetError, ValueError) as e:
             why = str(e)

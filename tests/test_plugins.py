@@ -132,6 +132,8 @@ def test_a_broken_dataset_plugin_is_one_error(site):
         get_dataset("not_data")
     with pytest.raises(PluginError, match=r"plugin 'half' .* data-pkg 0.1: Half does not implement \['images'\]"):
         get_dataset("half")
+    with pytest.raises(StudyError, match=r"<study>: dataset: plugin 'half' .* does not implement"):  # before anything runs
+        parse_study({**STUDY, "model": "beta_vae", "dataset": "half"}, "smoke")
 
 
 def test_a_metric_plugin_registers_its_scores_and_a_clash_names_it(tmp_path):

@@ -44,15 +44,20 @@ def available_datasets() -> list[str]:
 
 
 def dataset_problem(name: str) -> str | None:
-    """Why ``name`` names no dataset (without reading a file), or None when it does."""
+    """Why ``name`` names no usable dataset, or None when it does: an unknown name, a plugin that
+    cannot be imported or breaks the contract, a ``file:PATH`` that is not there (not read)."""
     if name.startswith(FILE_PREFIX):
         path = Path(name[len(FILE_PREFIX):]).expanduser()
         if path.suffix.lower() not in SUFFIXES:
             return f"{name!r}: a dataset file is one of {list(SUFFIXES)}"
         return None if path.is_file() else f"{name!r}: file not found"
-    if ALIASES.get(name, name) in DATASETS.plugins():
-        return None
-    return f"unknown dataset {name!r}; choose one of {available_datasets()}, or file:PATH"
+    if ALIASES.get(name, name) not in DATASETS.plugins():
+        return f"unknown dataset {name!r}; choose one of {available_datasets()}, or file:PATH"
+    try:
+        DATASETS.get(ALIASES.get(name, name))  # imported and checked once, before any trial needs it
+    except PluginError as e:
+        return str(e)
+    return None
 
 
 def _spec(name: str) -> DatasetSpec:
