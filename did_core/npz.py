@@ -3,12 +3,14 @@ its member holds before anything is allocated (a header may claim 10^9 images in
 
 Example:
     >>> check_npz_sizes(Path("codes.npz"), error=MetricInputError)
+    >>> images = npz_array(Path("shapes.npz"), "images", DatasetError)   # memory-mapped if stored
     >>> with zipfile.ZipFile(path) as zf, zf.open("imgs.npy") as f:
     ...     shape, fortran, dtype = npy_header(f, path, "imgs", ValueError)
 """
 from __future__ import annotations
 
 import math
+import struct
 import zipfile
 from pathlib import Path
 from typing import IO
@@ -41,3 +43,47 @@ def check_npz_sizes(path: Path, error: type[Exception]) -> None:
             if claimed > info.file_size:
                 raise error(f"{path}: {key!r}: its header claims shape {tuple(shape)} ({claimed:,} bytes), but the "
                             f"archive holds {info.file_size:,} bytes for it; the file is corrupt")
+
+
+def _data_offset(path: Path, info: zipfile.ZipInfo) -> int:
+    """Where the bytes of the stored (uncompressed) member ``info`` start in the file."""
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)
+    if len(local) < 30 or local[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"member {info.filename!r} has no local header")
+    name_len, extra_len = struct.unpack("<HH", local[26:30])
+    return info.header_offset + 30 + name_len + extra_len
+
+
+def npz_array(path: Path, key: str, error: type[Exception], chunk_bytes: int = 64 << 20) -> np.ndarray:
+    """The numeric array ``key`` of the .npz ``path`` without trusting its header: memory-mapped
+    when the member is stored uncompressed (``np.savez``), else read chunk by chunk (``np.savez_compressed``).
+    Call :func:`check_npz_sizes` first; a member shorter than its header says is ``error`` naming it."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(key + ".npy")
+        with zf.open(info) as f:
+            shape, fortran, dtype = npy_header(f, path, key, error)
+            header_len = f.tell()
+            if dtype.hasobject:
+                raise error(f"{path}: {key!r} holds Python objects (dtype {dtype}); only numeric arrays are read")
+            if fortran and len(shape) > 1:
+                raise error(f"{path}: {key!r} is stored in Fortran order; store it C-ordered (np.ascontiguousarray)")
+            nbytes = math.prod(shape) * dtype.itemsize
+            if info.compress_type == zipfile.ZIP_STORED:
+                offset = _data_offset(path, info) + header_len
+                if offset + nbytes > path.stat().st_size:
+                    raise error(f"{path}: {key!r} is truncated: the file ends before its {nbytes:,} bytes")
+                if nbytes == 0:
+                    return np.empty(shape, dtype)
+                return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(shape))
+            out = np.empty(nbytes, dtype=np.uint8)
+            done = 0
+            while done < nbytes:
+                buf = f.read(min(chunk_bytes, nbytes - done))
+                if not buf:
+                    raise error(f"{path}: {key!r} is truncated after {done:,} of {nbytes:,} bytes")
+                out[done:done + len(buf)] = np.frombuffer(buf, dtype=np.uint8)
+                done += len(buf)
+            f.read()  # reaching the member's end makes zipfile check its CRC
+    return out.view(dtype).reshape(shape)

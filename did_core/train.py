@@ -12,8 +12,10 @@ import json
 import sys
 
 from .checkpoint import CheckpointError
-from .models import ConfigError, TrainingDiverged, available_models, get_model
+from .data import DATASETS, DatasetError
+from .models import MODELS, ConfigError, TrainingDiverged, get_model
 from .models.events import Event, Progress
+from .plugins import PluginError
 
 
 def parse_sets(pairs: list[str]) -> dict[str, str]:
@@ -35,10 +37,23 @@ def format_event(event: Event) -> str:
     return f"{event.kind} step {event.step} [{event.protocol}]  {scores}"
 
 
+def registered(registry) -> str:
+    """``name (package), ...`` of a registry's names, sorted, nothing imported."""
+    return ", ".join(f"{name} ({package})" for name, package in sorted(registry.packages().items()))
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m did_core.train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="did", help=f"one of {available_models()} (default: did)")
-    parser.add_argument("--dataset", default=None, help="dsprites or shapes3d (default: the config's)")
+    try:
+        models, datasets = registered(MODELS), registered(DATASETS)
+    except PluginError as err:  # two packages declare one name
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(prog="python -m did_core.train", description=__doc__.split("\n\n")[0],
+                                     epilog=f"registered models: {models}. registered datasets: {datasets}; "
+                                            "or file:PATH, an .npz / .h5 of images and factor indices "
+                                            "(docs/extending.md).")
+    parser.add_argument("--model", default="did", help="a registered model (see below; default: did)")
+    parser.add_argument("--dataset", default=None, help="a registered dataset or file:PATH (default: the config's)")
     parser.add_argument("--preset", default="smoke", help="budget preset: smoke, quick or paper (default: smoke)")
     parser.add_argument("--out", required=True, help="run folder for checkpoint, scores and images")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -54,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         config = spec.config_cls.from_preset(args.preset, **overrides)
         for event in spec.train(config, out_dir=args.out, resume=not args.no_resume):
             print(json.dumps(event.to_dict()) if args.json else format_event(event), flush=True)
-    except (ConfigError, CheckpointError) as err:
+    except (ConfigError, CheckpointError, DatasetError, PluginError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except TrainingDiverged as err:

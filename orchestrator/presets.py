@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from did_core.models import ConfigError, ModelSpec, available_models, get_model
+from did_core.models import ConfigError, ModelSpec, PluginError, available_models, get_model
 
 from .plan import METHOD, Arm, Study, comparison_space, first_point, grid_size
 from .study_file import (ArmOverride, EarlyStopping, Evaluation, Objective, PresetSection, Search, SearchOverride,
@@ -48,7 +48,7 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     search = sf.search or Search(sampler="grid")
     so = section.search or SearchOverride()
-    datasets = list(section.datasets or sf.datasets or ([sf.dataset] if sf.dataset else []))
+    datasets = [absolute_dataset(d) for d in section.datasets or sf.datasets or ([sf.dataset] if sf.dataset else [])]
     if comparison:
         _check_datasets(datasets, f"{where}.datasets" if section.datasets else "datasets", fail)
 
@@ -127,10 +127,12 @@ def _merged_fixed(sf: StudyFile, section: PresetSection, where: str, comparison:
     if dataset is not None and not comparison:
         if "dataset" in fixed:
             raise fail("fixed.dataset", "the dataset is already given by the top-level `dataset`")
-        _check_datasets([dataset], at, fail)
+        _check_datasets([absolute_dataset(dataset)], at, fail)
         fixed["dataset"], origin["dataset"] = dataset, at
     fixed.update(section.fixed or {})
     origin.update({k: f"{where}.fixed.{k}" for k in section.fixed or {}})
+    if isinstance(fixed.get("dataset"), str):
+        fixed["dataset"] = absolute_dataset(fixed["dataset"])
     evaluation = sf.evaluation.model_copy(update={k: v for k, v in (section.evaluation or Evaluation())
                                                   if v is not None})
     for key, attr in (("eval_protocol", "protocol"), ("eval_every", "interval"), ("final_protocol", "final_protocol")):
@@ -235,20 +237,43 @@ def _check_protocols(arms: list[Arm], probes: list, fail) -> None:
 
 
 def _lookup_model(name: str, where: str, fail) -> ModelSpec:
-    if name not in available_models():
-        raise fail(where, f"unknown model {name!r}; registered models are {available_models()}")
     try:
+        if name not in available_models():
+            raise fail(where, f"unknown model {name!r}; registered models are {available_models()}")
         return get_model(name)
-    except ImportError as e:
-        raise fail(where, f"model {name!r} cannot be imported: {e}") from None
+    except PluginError as e:  # a clash, an import error, a broken contract: the plugin and its package
+        raise fail(where, str(e)) from None
+
+
+def absolute_dataset(name: str) -> str:
+    """``file:PATH`` with PATH made absolute (relative to the current folder), so that every trial, in
+    whatever folder Ray starts it, reads the same file; any other name as it is."""
+    from did_core.data import FILE_PREFIX
+
+    if not name.startswith(FILE_PREFIX):
+        return name
+    return FILE_PREFIX + str(Path(name[len(FILE_PREFIX):]).expanduser().resolve())
 
 
 def _check_datasets(datasets: list[str], where: str, fail) -> None:
-    from did_core.data import available_datasets
+    """Every dataset registered, or a ``file:PATH`` that opens (its arrays checked, images not read)."""
+    from did_core.data import FILE_PREFIX, DatasetError, available_datasets, dataset_problem, get_dataset
 
-    unknown = [d for d in datasets if d not in available_datasets()]
+    try:
+        unknown = [d for d in datasets if not d.startswith(FILE_PREFIX) and d not in available_datasets()]
+    except PluginError as e:
+        raise fail(where, str(e)) from None
     if unknown:
-        raise fail(where, f"unknown dataset(s) {unknown}; known datasets are {available_datasets()}")
+        raise fail(where, f"unknown dataset(s) {unknown}; known datasets are {available_datasets()}, or file:PATH")
+    for name in datasets:
+        why = dataset_problem(name)
+        try:
+            if why is None and name.startswith(FILE_PREFIX):
+                get_dataset(name).close()
+        except (DatasetError, ValueError) as e:
+            why = str(e)
+        if why:
+            raise fail(where, why)
     if len(set(datasets)) != len(datasets):
         raise fail(where, f"each dataset at most once, got {datasets}")
 

@@ -8,8 +8,8 @@ JSON records. The study writes it and the report reads it through the names and 
       results.csv       one row per finished trial (:data:`RESULT_COLUMNS`)
       curves.csv        trial, step, name, value (:data:`CURVE_COLUMNS`)
       trials/<number>/  trial.json (:class:`TrialRecord`), config.json, scores.json, traversal.png,
-                        swap.png (PartedVAE: z of one image with u of another), checkpoint.pt, error.txt;
-                        a sequence model (V3) also codebook.json
+                        checkpoint.pt, error.txt, and the model's own files (PartedVAE's swap.png,
+                        V3's codebook.json: the model's report parts name them, did_core.models.report)
       report.html
 
 ``results.csv``: ``trial, config_id, seed, status, params_<name>..., <score>..., <protocol>/<score>...,
@@ -36,7 +36,7 @@ from did_core.atomic import atomic_path
 
 STUDY_FILE, META_FILE, OPTUNA_DB = "study.yaml", "meta.json", "optuna.db"
 RESULTS_FILE, CURVES_FILE, REPORT_FILE, TRIALS_DIR = "results.csv", "curves.csv", "report.html", "trials"
-TRIAL_FILE, ERROR_FILE, TRAVERSAL_FILE, SWAP_FILE = "trial.json", "error.txt", "traversal.png", "swap.png"
+TRIAL_FILE, ERROR_FILE, TRAVERSAL_FILE = "trial.json", "error.txt", "traversal.png"
 RUN_FILES = (STUDY_FILE, META_FILE, OPTUNA_DB, RESULTS_FILE, CURVES_FILE)
 LOCK_FILE, RAY_DIR = ".lock", "ray"  # the driver's lock (orchestrator.locks); Ray Tune's own files
 # every name a run folder holds: its files, SQLite's journal, and a file being written (did_core.atomic)

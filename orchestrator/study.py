@@ -31,12 +31,14 @@ import sqlalchemy.exc
 import yaml
 
 from did_core.models import ModelSpec
+from did_core.plugins import PluginError
 
 from .environment import capture
 from .results import TABLE1_SCORES, best_configurations, comparison_table, format_params, write_results
 from .plan import Study, study_as_dict
 from .presets import load_study
-from .study_file import StudyError, list_studies, read_study_file
+from .study_file import StudyError
+from .inventory import list_everything
 from .locks import lock_run_folder, lock_storage
 from .local_ray import check_fits, living_nodes, ray_session, stop_leftovers
 from .tuning import run_tune
@@ -176,7 +178,7 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
     objectives = [(o.metric, o.direction) for o in study.objectives]
     best = best_configurations(df, objectives)
     if report:
-        _build_report(run_dir, log)
+        _build_report(run_dir, log, [model] if model else None)
     if remote is not None:
         remote.push_run(run_dir)
     _summary(study, run_dir, url, df, best, interrupted, log)
@@ -257,7 +259,7 @@ def _steps_text(study: Study) -> str:
     return "steps per trial: " + ", ".join(f"{a.label} {a.steps}" for a in study.arms)
 
 
-def _build_report(run_dir: Path, log) -> None:
+def _build_report(run_dir: Path, log, models: list[ModelSpec] | None) -> None:
     try:
         from . import report
     except ImportError:
@@ -266,7 +268,7 @@ def _build_report(run_dir: Path, log) -> None:
     if build is None:
         return
     try:
-        build(run_dir)
+        build(run_dir, models=models)
     except Exception as e:  # the study's results are written; a report problem must not hide them
         log(f"report: could not be built ({type(e).__name__}: {e})")
 
@@ -305,23 +307,12 @@ def _clear_run_dir(run_dir: Path) -> None:
                 shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
 
-def _list(out=print) -> None:
-    for name in list_studies():
-        try:
-            raw, _, _ = read_study_file(name)
-        except StudyError:
-            raw = {}
-        raw = raw if isinstance(raw, dict) else {}
-        desc = str(raw.get("description", "")).strip().splitlines()
-        presets = sorted({"smoke", "quick", "paper"} | set(raw.get("presets") or {}))
-        out(f"{name:<16} {desc[0] if desc else ''}\n{'':<16} presets: {', '.join(presets)}")
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m orchestrator.study", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("study", nargs="?", help="a built-in study name (see --list) or a path to a study file")
-    ap.add_argument("--list", action="store_true", help="list the built-in studies and exit")
+    ap.add_argument("--list", action="store_true", help="list the built-in studies and the registered models, "
+                                                        "datasets and metrics (plugins included), then exit")
     ap.add_argument("--preset", default="smoke", help="budget preset: smoke, quick, paper, or one the study defines")
     ap.add_argument("--out", help="run folder (default runs/<study>-<preset>): a path, or a storage URI every "
                                   "node reaches (s3://bucket/prefix; see docs/cluster.md)")
@@ -336,8 +327,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="stop what a dead driver of the run folder left running (Ray's agents), then exit")
     args = ap.parse_args(argv)
     if args.list:
-        _list()
-        return 0
+        return 0 if list_everything() else 2
     if not args.study:
         ap.error("name a study (or use --list)")
     if args.max_concurrent is not None and args.max_concurrent < 1:
@@ -350,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         run = run_study(args.study, preset=args.preset, out=args.out, address=args.address,
                         max_concurrent=args.max_concurrent, dashboard=args.dashboard, fresh=args.fresh,
                         storage=args.storage, cache=args.cache)
-    except StudyError as e:
+    except (StudyError, PluginError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

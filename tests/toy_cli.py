@@ -8,9 +8,10 @@ import sys
 
 
 def register_toy() -> None:
-    from did_core.models import _MODULES
+    from did_core.models import MODELS
 
-    _MODULES.setdefault("toy", "toy")
+    if "toy" not in MODELS.names():
+        MODELS.add("toy", "toy", package="tests")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -36,6 +37,15 @@ class GroundTruthDataset(ABC):
 
     def __init__(self, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
+
+    @classmethod
+    def factors_of(cls, path: str | Path | None = None) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """``(factor_names, factor_sizes)`` without reading images: the class's own, or those of a
+        dataset built on the CPU when an instance sets them (a file source reads only its header)."""
+        if "factor_sizes" not in dir(cls):
+            ds = cls(device="cpu") if cls.source == "procedural" else cls(path=path, device="cpu")
+            return tuple(ds.factor_names), tuple(ds.factor_sizes)
+        return tuple(cls.factor_names), tuple(cls.factor_sizes)
 
     @property
     def num_factors(self) -> int:

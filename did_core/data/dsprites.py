@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .base import DatasetError, GroundTruthDataset
+from .spec import DatasetSpec
 from ..npz import check_npz_sizes
 from .files import READ_ERRORS, FileDataset, check_array, check_zip_magic, read_npz_bits, resolve_path
 
@@ -153,3 +154,6 @@ class DSpritesFile(DSpritesFactors, FileDataset):
     def _read_sorted(self, rows: np.ndarray) -> np.ndarray:
         pixels = np.unpackbits(self._bits[rows], axis=1)
         return pixels.reshape(len(rows), 1, self.image_size, self.image_size)
+
+
+DATASET = DatasetSpec({"procedural": DSpritesProcedural, "file": DSpritesFile})  # the registered dataset

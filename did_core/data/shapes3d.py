@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .base import DatasetError, GroundTruthDataset
+from .spec import DatasetSpec
 from .dsprites import _frozen
 from .files import READ_ERRORS, FileDataset, check_array, resolve_path
 from .shapes3d_scene import render_layers
@@ -152,3 +153,6 @@ class Shapes3DFile(Shapes3DFactors, FileDataset):
         if self._h5 is not None:
             self._h5.close()
             self._h5 = None
+
+
+DATASET = DatasetSpec({"procedural": Shapes3DProcedural, "file": Shapes3DFile})  # the registered dataset

@@ -1,10 +1,12 @@
 """Write small files in DeepMind's formats, for tests and for trying the file source without the
-real data. By default the images come from the procedural renderer.
+real data (by default the images come from the procedural renderer), and files of the generic
+factor-labelled format (``dataset: file:PATH``, :mod:`did_core.data.factor_file`).
 
 Example:
     >>> y = DSpritesProcedural().sample_factors(100, np.random.default_rng(0))
     >>> write_dsprites_npz("/tmp/d/dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz", y)
     >>> get_dataset("dsprites", source="file", path="/tmp/d").images(y[:4])
+    >>> write_factor_file("/tmp/toy.npz", images, ["shape", "size"], [3, 4])   # images: the full grid
 """
 from __future__ import annotations
 
@@ -67,4 +69,35 @@ def write_shapes3d_h5(path: str | Path, factors: np.ndarray, images: np.ndarray 
     with h5py.File(path, "w") as f:
         f.create_dataset("images", data=np.asarray(images, dtype=np.uint8))
         f.create_dataset("labels", data=_values(Shapes3DFactors.factor_values, factors))
+    return path
+
+
+def write_factor_file(path: str | Path, images: np.ndarray, factor_names: list[str], factor_sizes: list[int],
+                      factors: np.ndarray | None = None, names_beside: bool = False, compressed: bool = False) -> Path:
+    """A file for ``dataset: file:PATH``: ``.npz`` or ``.h5`` by its suffix.
+
+    ``images``: uint8 [N, S, S, C]; ``factors``: [N, K] indices, or None when the images are the full
+    grid in C order. ``names_beside``: the factor names and sizes go into the YAML beside the file
+    instead of into it. ``compressed``: an .npz with ``np.savez_compressed`` (read into memory).
+    """
+    import yaml
+
+    from .factor_file import FACTORS, IMAGES, NAMES, SIZES, sidecar
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {IMAGES: np.asarray(images, dtype=np.uint8)}
+    if factors is not None:
+        arrays[FACTORS] = np.asarray(factors, dtype=np.int64)
+    if names_beside:
+        sidecar(path).write_text(yaml.safe_dump({NAMES: list(factor_names), SIZES: [int(s) for s in factor_sizes]}))
+    else:
+        arrays[NAMES] = np.array(list(factor_names))
+        arrays[SIZES] = np.array(factor_sizes, dtype=np.int64)
+    if path.suffix == ".npz":
+        (np.savez_compressed if compressed else np.savez)(path, **arrays)
+    else:
+        with h5py.File(path, "w") as f:
+            for key, array in arrays.items():
+                f.create_dataset(key, data=array.astype("S") if array.dtype.kind == "U" else array)
     return path

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..npz import check_npz_sizes
+from ..plugins import PluginError
 from .evaluate import parse_metrics, scores_from_codes
 from .protocols import PROTOCOLS
 from .registry import code_metrics
@@ -48,6 +49,11 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code_metrics()  # the metric plugins, read once: one that cannot be used is one error
+    except PluginError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     ap = argparse.ArgumentParser(prog="python -m did_core.metrics", description=__doc__.split("\n\n")[0])
     ap.add_argument("file", metavar="FILE.npz")
     ap.add_argument("--protocol", choices=sorted(PROTOCOLS), default="dlib")

@@ -21,23 +21,18 @@ Example:
     ...                 compute=lambda z, y, zt, yt, protocol, seed: {"code_mean": float(z.mean())}))
     >>> evaluate(dataset, encode, metrics="mig,code_mean")           # doctest: +SKIP
     >>> register(Metric("class_accuracy", {"class_accuracy": "maximize"}, MODEL))
+
+The built-ins (:mod:`did_core.metrics.builtin`) and every installed package's entry point in the
+group ``did_orchestrator.metrics`` (a :class:`Metric`, or a list of them) are registered once,
+before the registry is first read; a model registers the scores it provides when its module is
+imported. A name taken twice is a :class:`~did_core.plugins.PluginError` naming the plugin.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
-
-from .beta_vae import beta_vae_score
-from .dci import dci_from_importance, fit_factor
-from .explicitness import explicitness_factor
-from .factor_vae import factor_vae_score
-from .gaussian_tc import gaussian_tc_from_cov
-from .mig import mig_from_mi
-from .modularity import modularity_from_mi
-from .sap import sap_column, sap_from_matrix
-from .utils import discrete_entropy, standardize
+from ..plugins import METRIC_GROUP, PluginError, Registry
 
 CODES, MUTUAL_INFO, PER_FACTOR, DATASET, MODEL = "codes", "mutual_info", "per_factor", "dataset", "model"
 DIRECTIONS = ("maximize", "minimize")
@@ -74,10 +69,50 @@ class Metric:
 
 
 _REGISTRY: dict[str, Metric] = {}
+# The built-in metrics, registered like a plugin (pyproject.toml declares the same entry points).
+BUILT_IN_METRICS: dict[str, str] = {name: f"did_core.metrics.builtin:{name.upper()}" for name in (
+    "mig", "dci", "sap", "modularity", "explicitness", "gaussian_tc", "factor_vae", "beta_vae", "swap")}
+
+
+def _metrics_of(plugin, obj) -> tuple[Metric, ...]:
+    metrics = (obj,) if isinstance(obj, Metric) else tuple(obj) if isinstance(obj, (list, tuple)) else None
+    if not metrics or not all(isinstance(m, Metric) for m in metrics):
+        raise plugin.error(f"must name a did_core.metrics.Metric or a list of them, got {type(obj).__name__}")
+    if isinstance(obj, Metric) and obj.name != plugin.name:
+        raise plugin.error(f"names the metric {obj.name!r}; register it under its own name")
+    return metrics
+
+
+METRICS: Registry[tuple[Metric, ...]] = Registry(METRIC_GROUP, "metric", BUILT_IN_METRICS, check=_metrics_of)
+_loaded: list[PluginError | None] = []  # once loaded: [None], or [the error every later read raises again]
+
+
+def _load_plugins() -> None:
+    """Register the built-in and installed metrics, once per process, before anything else."""
+    if _loaded:
+        if _loaded[0] is not None:
+            raise _loaded[0]
+        return
+    _loaded.append(None)
+    try:
+        for name, plugin in METRICS.plugins().items():
+            for metric in METRICS.get(name):
+                try:
+                    _add(metric)
+                except ValueError as e:
+                    raise plugin.error(str(e)) from None
+    except PluginError as e:
+        _loaded[0] = e
+        raise
 
 
 def register(metric: Metric) -> Metric:
     """Add ``metric``; its name and its scores' names must be new."""
+    _load_plugins()
+    return _add(metric)
+
+
+def _add(metric: Metric) -> Metric:
     if metric.name in _REGISTRY:
         raise ValueError(f"metric {metric.name!r} is registered already")
     taken = sorted(set(metric.scores) & set(directions()))
@@ -93,16 +128,19 @@ def unregister(name: str) -> None:
 
 
 def get_metric(name: str) -> Metric:
+    _load_plugins()
     return _REGISTRY[name]
 
 
 def metric_names(needs: tuple[str, ...] | None = None) -> list[str]:
     """Registered metrics in registration order; only those whose ``needs`` is in ``needs`` if given."""
+    _load_plugins()
     return [m.name for m in _REGISTRY.values() if needs is None or m.needs in needs]
 
 
 def computed_metrics() -> list[str]:
     """The metrics the driver computes (``evaluate`` with ``metrics=None``)."""
+    _load_plugins()
     return [m.name for m in _REGISTRY.values() if m.computed]
 
 
@@ -113,60 +151,9 @@ def code_metrics() -> list[str]:
 
 def directions() -> dict[str, str]:
     """Every registered score name -> "maximize" | "minimize", in registration order."""
+    _load_plugins()
     return {s: d for m in _REGISTRY.values() for s, d in m.scores.items()}
 
 
 def score_names() -> list[str]:
     return list(directions())
-
-
-# ---- the built-in metrics (disentanglement_lib's), in the order their scores are listed ---------
-
-def _dci_job(z, target, z_test, target_test, protocol, seed):
-    return fit_factor(np.ascontiguousarray(z, np.float32), target, np.ascontiguousarray(z_test, np.float32),
-                      target_test, protocol, seed)
-
-
-def _dci(results, protocol) -> dict[str, float]:
-    importance = np.stack([r[0] for r in results], axis=1)
-    return dci_from_importance(importance, [r[1] for r in results], protocol.dci_entropy_eps)
-
-
-def _explicitness_job(z, target, z_test, target_test, protocol, seed) -> float:
-    zs, zts = standardize(z, z_test)
-    return explicitness_factor(zs, target, zts, target_test, protocol)
-
-
-def _factor_vae(dataset, codes_of, train_codes, protocol, rng) -> dict[str, float]:
-    n = protocol.factor_vae_num_variance
-    # the driver's training codes are a uniform sample: reuse them for the variances when enough
-    global_codes = train_codes()[:n] if n <= protocol.num_train else codes_of(dataset.sample_factors(n, rng))
-    return {"factor_vae": factor_vae_score(dataset, codes_of, global_codes, protocol, rng)}
-
-
-for _metric in (
-    Metric("mig", {"mig": "maximize"}, MUTUAL_INFO,
-           compute=lambda mi, y, protocol: {"mig": mig_from_mi(mi, discrete_entropy(y))}),
-    Metric("dci", {"dci_disentanglement": "maximize", "dci_completeness": "maximize",
-                   "dci_informativeness": "maximize"}, PER_FACTOR, compute=_dci, factor_job=_dci_job,
-           job_cost=lambda classes, n, p: (classes if p.dci_model == "gbt" else 0.3) * p.dci_n_estimators * n,
-           test_set=True, min_factors=2),
-    Metric("sap", {"sap": "maximize"}, PER_FACTOR, factor_job=sap_column, test_set=True,
-           compute=lambda results, protocol: {"sap": sap_from_matrix(np.stack(results, axis=1))},
-           job_cost=lambda classes, n, p: 0.5 * classes * n),
-    Metric("modularity", {"modularity": "maximize"}, MUTUAL_INFO, min_factors=2,
-           compute=lambda mi, y, protocol: {"modularity": modularity_from_mi(mi)}),
-    Metric("explicitness", {"explicitness": "maximize"}, PER_FACTOR, factor_job=_explicitness_job, test_set=True,
-           compute=lambda results, protocol: {"explicitness": float(np.mean(results))},
-           job_cost=lambda classes, n, p: 0.4 * classes * n),
-    Metric("gaussian_tc", {"gaussian_tc": "minimize"}, CODES,
-           compute=lambda z, y, zt, yt, protocol, seed: {"gaussian_tc": gaussian_tc_from_cov(np.cov(z, rowvar=False))}),
-    Metric("factor_vae", {"factor_vae": "maximize"}, DATASET, compute=_factor_vae, stream=1),
-    Metric("beta_vae", {"beta_vae": "maximize"}, DATASET, stream=2,
-           compute=lambda dataset, codes_of, train_codes, protocol, rng:
-           {"beta_vae": beta_vae_score(dataset, codes_of, protocol, rng)}),
-):
-    register(_metric)
-
-# Scores more than one model provides from its own nets (V3, PartedVAE): registered once, here.
-register(Metric("swap", {"swap_accuracy": "maximize"}, MODEL))

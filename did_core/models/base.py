@@ -2,7 +2,8 @@
 error, and which config fields make the experiment (the events a run yields are in ``events.py``).
 
 A model module provides ``Config`` (a subclass of :class:`TrainConfig`) and
-``train(config, out_dir=None) -> Iterator[Progress | Eval | Final]``; ``did_core.models`` registers it by name.
+``train(config, out_dir=None, resume=True) -> Iterator[Progress | Eval | Final]``; ``did_core.models``
+registers it by name (the contract: :mod:`did_core.models.spec`).
 
 Example:
     >>> cfg = DiDConfig.from_preset("smoke", seed=3, n_compare_dims=4)
@@ -60,8 +61,8 @@ class TrainConfig:
     # continued under other values (a longer run), but a search compares trials only at equal ones.
     SCHEDULE_FIELDS: ClassVar[frozenset[str]] = frozenset({
         "steps", "eval_every", "eval_protocol", "final_protocol", "eval_metrics", "eval_at_start", "max_abs_loss"})
-    dataset: str = "dsprites"
-    data_source: str = "procedural"  # "procedural" or "file"
+    dataset: str = "dsprites"  # a registered dataset, or file:PATH (did_core.data.factor_file)
+    data_source: str = "procedural"  # "procedural" or "file" (a dataset with only a file is read from it)
     data_path: str | None = None  # file source: the file, or a folder; default $DID_DATA_DIR
     seed: int = 0
     steps: int = 2000  # optimiser (generator) steps
@@ -107,11 +108,14 @@ class TrainConfig:
             raise ConfigError.invalid(name, "data_source", f"must be 'procedural' or 'file', got {self.data_source!r}")
         if not 0.0 <= self.gpu_memory_fraction <= 1.0:
             raise ConfigError.invalid(name, "gpu_memory_fraction", f"must be in [0, 1], got {self.gpu_memory_fraction}")
-        from did_core.data import ALIASES, available_datasets  # late: the data package imports torch
+        from did_core.data import FILE_PREFIX, dataset_problem  # late: the data package imports torch
 
-        if ALIASES.get(self.dataset, self.dataset) not in available_datasets():
-            raise ConfigError.invalid(name, "dataset", f"unknown dataset {self.dataset!r}; choose one of "
-                                                       f"{available_datasets()}")
+        why = dataset_problem(self.dataset)
+        if why:
+            raise ConfigError.invalid(name, "dataset", why)
+        if self.dataset.startswith(FILE_PREFIX) and self.data_path is not None:
+            raise ConfigError.invalid(name, "data_path", f"the file of dataset {self.dataset!r} is in its name; "
+                                                         "leave data_path unset")
         if not self.max_abs_loss > 0:
             raise ConfigError.invalid(name, "max_abs_loss", f"must be > 0, got {self.max_abs_loss}")
 

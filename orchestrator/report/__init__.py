@@ -6,10 +6,12 @@ It reads what ``python -m orchestrator.study`` wrote (docs/architecture.md, "Run
 shows: where and how the study ran, the leaderboard (mean ± std over seeds), for an ablation
 every score against the ablated parameter with a Welch test of each setting against the
 default, for a search Optuna's history / importances / parallel coordinates / slices / contour
-(/ Pareto front), for a comparison Table 1 and total correlation against MIG (Figure 2), DiD's
-shortcut diagnostics with their flags, a sequence model's (V3's) own scores and codebook matrices,
-training curves of every trial, the best model's latent traversal (a sequence model's swap grid), the failed trials, and the
-study file. A folder with nothing finished still gets a report that says so.
+(/ Pareto front), for a comparison Table 1 and total correlation against MIG (Figure 2), the
+sections the run's models own (``report_sections`` of their spec: DiD's shortcut diagnostics, V3's
+codebook; :mod:`orchestrator.report.model_parts`), training curves of every trial, the best model's
+latent traversal with the images its model adds (PartedVAE's swap grid; V3 calls its traversals
+swap grids), the failed trials, and the study file. A folder with nothing finished still gets a
+report that says so.
 
 Example:
     >>> path = build_report("runs/ablation_dims-smoke")
@@ -23,14 +25,15 @@ from pathlib import Path
 
 from did_core.atomic import atomic_path
 
-from ..run_folder import REPORT_FILE, SWAP_FILE, TRAVERSAL_FILE, Status, held, trial_dir
+from did_core.models import ModelSpec
+
+from ..run_folder import REPORT_FILE, TRAVERSAL_FILE, Status, held, trial_dir
 from .comparison import comparison_sections
 from .data import RunData, load_run
-from .diagnostics import diagnostics_section
 from .figures import IMPORTANCE_EVALUATOR, MAX_CURVE_POINTS, ablation_figure, curve_figures, search_figures
 from .header import header_table
 from .html import Page, Raw, esc, fmt, image, table
-from .sequences import sequence_section, traversal_text
+from .model_parts import gallery, model_sections, run_models
 from .stats import (ablation_default, ablation_tests, best_trial, config_label, leaderboard,
                            trial_counts, with_config)
 
@@ -38,16 +41,18 @@ MAX_LEADERBOARD = 30  # rows shown; the rest are in results.csv
 MAX_TRAVERSALS = 12  # images: the best model, then the best seed of each other setting, up to this many
 
 
-def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+def build_report(run_dir: str | Path, out: str | Path | None = None, models: list[ModelSpec] | None = None) -> Path:
     """Write the report of the run folder ``run_dir`` to ``out`` (default RUN_DIR/report.html).
+    ``models`` replace the registry lookup of the run's models of their names (tests).
 
     Raises ``ReportError`` only when ``run_dir`` does not exist; anything else missing is said in the report.
     """
-    return write_report(load_run(run_dir), out)
+    return write_report(load_run(run_dir), out, models)
 
 
-def write_report(run: RunData, out: str | Path | None = None) -> Path:
+def write_report(run: RunData, out: str | Path | None = None, models: list[ModelSpec] | None = None) -> Path:
     out = Path(out) if out else run.run_dir / REPORT_FILE
+    models = run_models(run, models)  # before the header: a model that cannot be had is a problem it lists
     page = Page(f"Study report: {run.name} ({run.preset})")
     counts = trial_counts(run)
     header = header_table(run, counts) + _notes(run, counts)
@@ -60,10 +65,9 @@ def write_report(run: RunData, out: str | Path | None = None) -> Path:
         _search_section(page, run)
     elif not run.finished.empty and run.kind == "comparison":
         comparison_sections(page, run)
-    diagnostics_section(page, run)
-    sequence_section(page, run)
+    model_sections(page, run, models)
     _curves_section(page, run)
-    _traversal_section(page, run)
+    _traversal_section(page, run, models)
     _failed_section(page, run)
     _study_section(page, run)
 
@@ -164,7 +168,8 @@ def _curves_section(page: Page, run: RunData) -> None:
     page.section("Training curves", intro, *[page.figure(f) for _, f in figs])
 
 
-def _traversal_section(page: Page, run: RunData) -> None:
+def _traversal_section(page: Page, run: RunData, models: list[ModelSpec]) -> None:
+    shows = gallery(models)  # the title and introduction of the models' images, and their extra images
     best = best_trial(run)
     blocks = []
     picks = [(best, "best model")] if best is not None else []
@@ -178,6 +183,7 @@ def _traversal_section(page: Page, run: RunData) -> None:
             t = int(group.loc[idx, "trial"])
             if t != best:
                 picks.append((t, f"best seed of {config}" if run.kind == "ablation" else f"best of {config}"))
+    shown = set()
     for trial, why in picks[:MAX_TRAVERSALS]:
         png = trial_dir(run.run_dir, trial) / TRAVERSAL_FILE
         row = run.results[run.results["trial"] == trial].iloc[0]
@@ -185,16 +191,15 @@ def _traversal_section(page: Page, run: RunData) -> None:
         if run.objectives:
             caption += f", {run.objectives[0][0]} = {fmt(row.get(run.objectives[0][0]))}"
         blocks.append(image(png, caption, thumb=trial != best) if held(run.run_dir, png) else f'<div class="note">{esc(caption)}: no traversal.png</div>')
-        swap = trial_dir(run.run_dir, trial) / SWAP_FILE
-        if held(run.run_dir, swap):  # PartedVAE's: z of the top row's image, u of the left column's
-            blocks.append(image(swap, f"trial {trial}: swap grid", thumb=trial != best))
-    title, intro = traversal_text(run)  # a sequence model's images are swap grids
-    if any("swap grid" in b for b in blocks):
-        intro += ('<p class="muted">A swap grid (PartedVAE) decodes the class-independent z of the top row\'s image '
-                  "with the class-related u of the left column's image: each row should draw the left image's class "
-                  "(shape) in the pose, size and place of the image above.</p>")
-    gallery = f'<div class="gallery">{"".join(blocks)}</div>' if blocks else '<p class="muted">No finished trial.</p>'
-    page.section(title, intro if blocks else "", gallery)
+        for extra in shows.extra:
+            path = trial_dir(run.run_dir, trial) / extra.file
+            if held(run.run_dir, path):
+                blocks.append(image(path, f"trial {trial}: {extra.caption}", thumb=trial != best))
+                shown.add(extra)
+    intro = "".join(f'<p class="muted">{esc(text)}</p>' for text in
+                    [shows.intro, *[x.explain for x in shows.extra if x in shown and x.explain]])
+    images = f'<div class="gallery">{"".join(blocks)}</div>' if blocks else '<p class="muted">No finished trial.</p>'
+    page.section(shows.title, intro if blocks else "", images)
 
 
 def _failed_section(page: Page, run: RunData) -> None:

@@ -5,6 +5,8 @@ import argparse
 import sys
 
 from . import __doc__ as DOC
+from did_core.plugins import PluginError
+
 from . import write_report
 from .data import ReportError, load_run
 
@@ -16,10 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run = load_run(args.run_dir)
-    except ReportError as e:
+        path = write_report(run, args.out)
+    except (ReportError, PluginError) as e:  # PluginError: an installed metric plugin cannot be used
         print(f"error: {e}", file=sys.stderr)
         return 2
-    path = write_report(run, args.out)
     for p in run.problems:
         print(f"warning: {p}", file=sys.stderr)
     if run.finished.empty:

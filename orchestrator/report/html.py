@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from pathlib import Path
 
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
+
+from did_core.models.report import fmt  # one number format for the report and the models' sections
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1400px;padding:0 24px 48px;color:#222}
@@ -57,13 +58,6 @@ function __reportCheck() {
 }
 window.addEventListener('load', function () { setTimeout(__reportCheck, 300); });
 </script>"""
-
-
-def fmt(x, digits: int = 4) -> str:
-    """A number for a table cell: floats to ``digits`` significant digits, a missing value as –."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
 
 
 def esc(x) -> str:

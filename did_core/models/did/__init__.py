@@ -1,5 +1,7 @@
 """DiD (Disentanglement in Difference): the registered model ``"did"``.
 
+Its report section (``report.py``): the shortcut diagnostics of every trial, with their flags.
+
 Example:
     >>> from did_core.models.did import Config, train
     >>> events = list(train(Config.from_preset("smoke")))
@@ -7,6 +9,7 @@ Example:
     'final'
 """
 from .config import Config
+from .report import report_sections
 from .trainer import train
 
-__all__ = ["Config", "train"]
+__all__ = ["Config", "report_sections", "train"]

@@ -2,6 +2,7 @@
 ``"parted_vae"``. Class-independent ``z``, a categorical ``c`` over the class factor and
 class-related ``u`` behind an attention gate, a learnable Gaussian-mixture prior for ``u`` with a
 Bhattacharyya penalty between its components, trained semi-supervised on a small labelled set.
+Its swap grid (``swap.png``) is shown beside each traversal in the report (``REPORT_IMAGES``).
 
 Example:
     >>> from did_core.models.parted_vae import Config, train
@@ -9,6 +10,7 @@ Example:
     >>> events[-1].scores["class_accuracy"]                       # doctest: +SKIP
 """
 from .config import Config
+from .images import REPORT_IMAGES
 from .trainer import train
 
-__all__ = ["Config", "train"]
+__all__ = ["Config", "REPORT_IMAGES", "train"]

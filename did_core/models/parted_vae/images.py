@@ -1,5 +1,6 @@
 """PartedVAE's pictures: the latent traversal (``traversal.png``: a row per ``z`` and per ``u``
-latent) and the swap grid (``swap.png``: ``z`` of one image decoded with ``u`` of another).
+latent) and the swap grid (``swap.png``: ``z`` of one image decoded with ``u`` of another), which
+:data:`REPORT_IMAGES` puts beside each traversal in the report.
 
 Example:
     >>> write_images(enc, dec, dataset, cfg, [0], torch.device("cpu"), Path("runs/x"))
@@ -13,11 +14,18 @@ import numpy as np
 import torch
 
 from ...images import save_image_grid
+from ..report import ReportImages, TrialImage
 from .scores import encode_hard, swap_decode
 
 SWAP = "swap.png"
 N_SWAP_GRID = 6  # rows (u sources) and columns (z sources) of the swap grid
 SWAP_STREAM = 0x5A4
+# the report's image gallery shows each trial's swap grid after its traversal
+REPORT_IMAGES = ReportImages(extra=(TrialImage(
+    SWAP, "swap grid",
+    explain=("A swap grid (PartedVAE) decodes the class-independent z of the top row's image with the class-related "
+             "u of the left column's image: each row should draw the left image's class (shape) in the pose, size "
+             "and place of the image above.")),))
 
 
 @torch.no_grad()

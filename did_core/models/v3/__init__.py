@@ -2,7 +2,8 @@
 
 Content/style disentanglement of samples made of fragments: per-fragment codes ``[z_c, z_s]``,
 ``z_c`` vector-quantised, trained with hinge losses on four ratios of within-sample and
-across-sample variability (``losses.py``); its own scores in ``scores.py``.
+across-sample variability (``losses.py``); its own scores in ``scores.py``, its report section and
+swap grids in ``report.py``.
 
 Example:
     >>> from did_core.models.v3 import Config, train
@@ -11,6 +12,7 @@ Example:
     ('final', True)
 """
 from .config import Config
+from .report import REPORT_IMAGES, report_sections
 from .trainer import train
 
-__all__ = ["Config", "train"]
+__all__ = ["Config", "REPORT_IMAGES", "report_sections", "train"]
