@@ -11,6 +11,7 @@ JSON records. The study writes it and the report reads it through the names and 
                         checkpoint.pt, error.txt, and the model's own files (PartedVAE's swap.png,
                         V3's codebook.json: the model's report parts name them, did_core.models.report)
       report.html
+      export/           python -m orchestrator.report RUN_DIR --export: tables (.tex, .csv), figures (.svg, .pdf)
 
 ``results.csv``: ``trial, config_id, seed, status, params_<name>..., <score>..., <protocol>/<score>...,
 step, final_protocol, duration_s, node, host, started, finished, resumed_from, error``. Final scores
@@ -39,8 +40,9 @@ RESULTS_FILE, CURVES_FILE, REPORT_FILE, TRIALS_DIR = "results.csv", "curves.csv"
 TRIAL_FILE, ERROR_FILE, TRAVERSAL_FILE = "trial.json", "error.txt", "traversal.png"
 RUN_FILES = (STUDY_FILE, META_FILE, OPTUNA_DB, RESULTS_FILE, CURVES_FILE)
 LOCK_FILE, RAY_DIR = ".lock", "ray"  # the driver's lock (orchestrator.locks); Ray Tune's own files
+EXPORT_DIR = "export"  # python -m orchestrator.report RUN_DIR --export: LaTeX, CSV, SVG, PDF
 # every name a run folder holds: its files, SQLite's journal, and a file being written (did_core.atomic)
-RUN_ENTRIES = frozenset({*RUN_FILES, REPORT_FILE, TRIALS_DIR, RAY_DIR, LOCK_FILE,
+RUN_ENTRIES = frozenset({*RUN_FILES, REPORT_FILE, TRIALS_DIR, RAY_DIR, LOCK_FILE, EXPORT_DIR,
                          *(OPTUNA_DB + s for s in ("-journal", "-wal", "-shm"))})
 
 PARAM_PREFIX = "params_"

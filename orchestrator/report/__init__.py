@@ -30,6 +30,7 @@ from did_core.models import ModelSpec
 from ..run_folder import REPORT_FILE, TRAVERSAL_FILE, Status, held, trial_dir
 from .comparison import comparison_sections
 from .data import RunData, load_run
+from .export import EXPORT_DIR, export_run
 from .figures import IMPORTANCE_EVALUATOR, MAX_CURVE_POINTS, ablation_figure, curve_figures, search_figures
 from .header import header_table
 from .html import Page, Raw, esc, fmt, image, table
@@ -52,6 +53,20 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, models: lis
 
 def write_report(run: RunData, out: str | Path | None = None, models: list[ModelSpec] | None = None) -> Path:
     out = Path(out) if out else run.run_dir / REPORT_FILE
+    page, header = compose(run, models)
+    with atomic_path(out) as tmp:  # a browser open on the old report never sees half a file
+        tmp.write_text(page.render(header), encoding="utf-8")
+    return out
+
+
+def export_report(run: RunData, out: str | Path | None = None, models: list[ModelSpec] | None = None) -> list[Path]:
+    """The paper-ready exports (:mod:`orchestrator.report.export`) into ``out`` (default RUN_DIR/export)."""
+    page, _ = compose(run, models)
+    return export_run(run, Path(out) if out else run.run_dir / EXPORT_DIR, page.figures)
+
+
+def compose(run: RunData, models: list[ModelSpec] | None = None) -> tuple[Page, str]:
+    """The report's page and its header, not yet written."""
     models = run_models(run, models)  # before the header: a model that cannot be had is a problem it lists
     page = Page(f"Study report: {run.name} ({run.preset})")
     counts = trial_counts(run)
@@ -70,10 +85,21 @@ def write_report(run: RunData, out: str | Path | None = None, models: list[Model
     _traversal_section(page, run, models)
     _failed_section(page, run)
     _study_section(page, run)
+    _exports_section(page, run)
+    return page, header
 
-    with atomic_path(out) as tmp:  # a browser open on the old report never sees half a file
-        tmp.write_text(page.render(header), encoding="utf-8")
-    return out
+
+def _exports_section(page: Page, run: RunData) -> None:
+    """Links to the files of ``--export`` when the run folder holds them (RUN_DIR/export)."""
+    folder = run.run_dir / EXPORT_DIR
+    inside = folder.is_dir() and not folder.is_symlink()
+    files = sorted(p for p in folder.iterdir() if held(run.run_dir, p)) if inside else []
+    if not files:
+        return
+    links = " ".join(f'<a href="{esc(EXPORT_DIR + "/" + p.name)}">{esc(p.name)}</a>' for p in files)
+    page.section("Exports", '<p class="muted">Written by <code>python -m orchestrator.report RUN_DIR --export</code>: '
+                 "tables as LaTeX (booktabs) and CSV, figures as SVG and PDF. Relative links: they open while this "
+                 f"report is in its run folder.</p><p>{links}</p>")
 
 
 def _notes(run: RunData, counts: dict[str, int]) -> str:

@@ -7,7 +7,7 @@ import sys
 from . import __doc__ as DOC
 from did_core.plugins import PluginError
 
-from . import write_report
+from . import export_report, write_report
 from .data import ReportError, load_run
 
 
@@ -15,9 +15,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m orchestrator.report", description=DOC.split("\n\n")[0])
     parser.add_argument("run_dir", help="a run folder written by `python -m orchestrator.study`")
     parser.add_argument("--out", help="the HTML file to write (default RUN_DIR/report.html)")
+    parser.add_argument("--export", nargs="?", const="", metavar="DIR",
+                        help="also write the tables as LaTeX and CSV and the figures as SVG and PDF into DIR "
+                             "(default RUN_DIR/export; the report links to them there)")
     args = parser.parse_args(argv)
     try:
         run = load_run(args.run_dir)
+        if args.export is not None:
+            for f in export_report(run, args.export or None):
+                print(f)
         path = write_report(run, args.out)
     except (ReportError, PluginError) as e:  # PluginError: an installed metric plugin cannot be used
         print(f"error: {e}", file=sys.stderr)

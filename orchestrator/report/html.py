@@ -99,6 +99,7 @@ class Page:
         self.parts: list[str] = []
         self.toc: list[tuple[str, str]] = []
         self.n_figures = 0
+        self.figures: list[go.Figure | dict] = []  # every figure drawn, in order (the exports use them)
 
     def section(self, title: str, *blocks: str) -> None:
         anchor = f"s{len(self.toc)}"
@@ -108,6 +109,7 @@ class Page:
     def figure(self, fig: go.Figure | dict) -> str:
         """The HTML of one figure (plotly.js itself is on the page once); a dict is taken as already valid."""
         self.n_figures += 1
+        self.figures.append(fig)
         height = (fig.get("layout", {}).get("height") if isinstance(fig, dict) else fig.layout.height) or 480
         return pio.to_html(fig, validate=not isinstance(fig, dict), include_plotlyjs=False, full_html=False,
                            div_id=f"fig{self.n_figures}",
