@@ -45,6 +45,13 @@ def dataset_factors(name: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
     return tuple(cls.factor_names), tuple(cls.factor_sizes)
 
 
+def dataset_images(name: str) -> tuple[int, int]:
+    """``(num_channels, image_size)`` of dataset ``name``'s images without building it (both sources share them)."""
+    dataset_factors(name)  # an unknown name is refused the same way
+    cls = _DATASETS[ALIASES.get(name, name)]["procedural"]
+    return int(cls.num_channels), int(cls.image_size)
+
+
 def get_dataset(
     name: str, source: str = "procedural", path: str | Path | None = None, device: str | torch.device = "cpu"
 ) -> GroundTruthDataset:
@@ -70,4 +77,4 @@ def get_dataset(
     return _DATASETS[key]["file"](path=path, device=device)
 
 
-__all__ = ["DatasetError", "GroundTruthDataset", "available_datasets", "dataset_factors", "get_dataset", "SOURCES"]
+__all__ = ["DatasetError", "GroundTruthDataset", "available_datasets", "dataset_factors", "dataset_images", "get_dataset", "SOURCES"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from .base import ConfigError, TrainConfig, TrainingDiverged
 from .events import Eval, Event, Final, Progress
@@ -32,6 +32,9 @@ class ModelSpec:
     name: str
     config_cls: type[TrainConfig]
     train: Callable[..., Iterator[Event]]
+    # the module's ``load_selection(checkpoint, device="cpu") -> SelectionModel`` (did_core/models/selection.py):
+    # its nets read back for the label-free scores (UDR, ModelCentrality); None for a model without one
+    selection: Callable[..., Any] | None = None
 
 
 def available_models() -> list[str]:
@@ -42,7 +45,8 @@ def get_model(name: str) -> ModelSpec:
     if name not in _MODULES:
         raise ConfigError(f"unknown model {name!r}; registered models are {available_models()}")
     module = importlib.import_module(_MODULES[name])
-    return ModelSpec(name=name, config_cls=module.Config, train=module.train)
+    return ModelSpec(name=name, config_cls=module.Config, train=module.train,
+                     selection=getattr(module, "load_selection", None))
 
 
 __all__ = ["ConfigError", "Eval", "Event", "Final", "ModelSpec", "Progress", "TrainConfig", "TrainingDiverged", "available_models", "get_model"]

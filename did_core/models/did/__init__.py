@@ -7,6 +7,7 @@ Example:
     'final'
 """
 from .config import Config
+from .selection import load_selection
 from .trainer import train
 
-__all__ = ["Config", "train"]
+__all__ = ["Config", "load_selection", "train"]
