@@ -6,8 +6,8 @@ every sample count, bin count and classifier setting below is the one behind pub
 scikit-learn release cannot silently change a score). ``fast`` is for monitoring during training:
 the classifiers (DCI, SAP, explicitness) are fitted on 3,000 rows and tested on 1,500, DCI uses a
 random forest (30 trees, depth 8) instead of gradient boosting, and the FactorVAE / BetaVAE
-scores use 800 / 400 votes (points), ModelCentrality 100 groups of 32 generated images (variances
-from 1,000); MIG, modularity, Gaussian TC and UDR use the same samples as ``dlib``. ``fast`` scores track the ``dlib`` ranking (Spearman >= 0.9 over a family of
+scores use 800 / 400 votes (points), ModelCentrality 100 groups of 16 generated images (spreads
+from 500); MIG, modularity, Gaussian TC and UDR use the same samples as ``dlib``. ``fast`` scores track the ``dlib`` ranking (Spearman >= 0.9 over a family of
 representations, see ``benchmarks/metrics_speed.py``) but are NOT comparable with published
 numbers.
 
@@ -98,8 +98,8 @@ FAST = Protocol(
     beta_vae_num_eval=400,
     parallel_fits=False,
     mc_num_groups=100,
-    mc_group_size=32,
-    mc_num_variance=1_000,
+    mc_group_size=16,
+    mc_num_variance=500,
 )
 
 PROTOCOLS: dict[str, Protocol] = {"dlib": DLIB, "fast": FAST}

@@ -29,6 +29,7 @@ from .data import RunData, load_run
 from .diagnostics import diagnostics_section
 from .figures import IMPORTANCE_EVALUATOR, MAX_CURVE_POINTS, ablation_figure, curve_figures, search_figures
 from .header import header_table
+from .selection import add_selection_section
 from .html import Page, Raw, esc, fmt, image, table
 from .sequences import sequence_section, traversal_text
 from .stats import (ablation_default, ablation_tests, best_trial, config_label, leaderboard,
@@ -62,6 +63,7 @@ def write_report(run: RunData, out: str | Path | None = None) -> Path:
         comparison_sections(page, run)
     diagnostics_section(page, run)
     sequence_section(page, run)
+    add_selection_section(page, run)  # selection.csv's label-free scores (orchestrator/report/selection.py)
     _curves_section(page, run)
     _traversal_section(page, run)
     _failed_section(page, run)
