@@ -166,6 +166,28 @@ def test_cli(run_dir, monkeypatch, capsys):
     assert "not a run folder" in capsys.readouterr().err
 
 
+def test_a_run_folder_at_a_storage_uri(run_dir, tmp_path, s3_server, monkeypatch, capsys):
+    """The checkpoints stay in the bucket (a driver's cache has none): read from there; selection.csv
+    and the cache go up."""
+    from did_core.models import _MODULES
+    from orchestrator.storage import RunStorage
+
+    monkeypatch.setitem(_MODULES, "toy", "toy")
+    s3_server.make_bucket("sel")
+    uri = s3_server.uri("sel/runs/toy")
+    remote = RunStorage.parse(uri)
+    remote.push_run(run_dir)
+    for folder in sorted((run_dir / "trials").iterdir()):
+        remote.put_dir(folder, f"trials/{folder.name}")
+    cache = tmp_path / "cache"
+    assert select_module.main([uri, "--cache", str(cache), "--device", "cpu"]) == 0, capsys.readouterr().err
+    assert not list(cache.glob("trials/*/checkpoint.pt"))
+    assert len(read_selection(cache)) == 10 and read_selection(cache)["model_centrality"].notna().all()
+    keys = set(s3_server.keys("sel", "runs/toy/"))
+    assert {"runs/toy/selection.csv", "runs/toy/selection/mc_pairs.csv", "runs/toy/report.html"} <= keys
+    assert "runs/toy/selection/codes-0.npz" in keys
+
+
 def test_real_models_hooks_through_the_model_spec(tmp_path):
     """DiD and a VAE from checkpoints as training writes them (untrained nets: the hook is what is tested)."""
     import torch

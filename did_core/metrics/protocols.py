@@ -6,8 +6,9 @@ every sample count, bin count and classifier setting below is the one behind pub
 scikit-learn release cannot silently change a score). ``fast`` is for monitoring during training:
 the classifiers (DCI, SAP, explicitness) are fitted on 3,000 rows and tested on 1,500, DCI uses a
 random forest (30 trees, depth 8) instead of gradient boosting, and the FactorVAE / BetaVAE
-scores use 800 / 400 votes (points), ModelCentrality 100 groups of 16 generated images (spreads
-from 500); MIG, modularity, Gaussian TC and UDR use the same samples as ``dlib``. ``fast`` scores track the ``dlib`` ranking (Spearman >= 0.9 over a family of
+scores use 800 / 400 votes (points), UDR 500 observations, ModelCentrality 100 groups of 10
+generated images (spreads from 300); MIG, modularity and Gaussian TC use the same 10,000 rows as
+``dlib``. ``fast`` scores track the ``dlib`` ranking (Spearman >= 0.9 over a family of
 representations, see ``benchmarks/metrics_speed.py``) but are NOT comparable with published
 numbers.
 
@@ -97,9 +98,10 @@ FAST = Protocol(
     beta_vae_num_train=800,
     beta_vae_num_eval=400,
     parallel_fits=False,
+    udr_num_points=500,
     mc_num_groups=100,
-    mc_group_size=16,
-    mc_num_variance=500,
+    mc_group_size=10,
+    mc_num_variance=300,
 )
 
 PROTOCOLS: dict[str, Protocol] = {"dlib": DLIB, "fast": FAST}
