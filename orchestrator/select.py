@@ -192,7 +192,7 @@ class Selection:
                 groups.setdefault(t.config_id, []).append(t)
         for members in groups.values():
             if len(members) < 2:
-                members[0].notes.append("UDR not computed: 1 finished seed of this configuration (it needs >= 2)")
+                members[0].notes.append("UDR not computed: 1 seed of this configuration has codes (it needs >= 2)")
                 continue
             if len({m.codes.shape for m in members}) > 1 or len({m.kl is None for m in members}) > 1:
                 for m in members:

@@ -87,7 +87,7 @@ def test_selection_csv_scores_every_finished_trial(run_dir):
     assert list(df.columns) == SELECTION_COLUMNS and len(df) == len(rows) == 10  # the failed trial is not there
     by_x = {x: df[df["configuration"].str.contains(f"x={x}")] for x in (0.1, 0.5, 0.7, 0.9)}
     assert (by_x[0.1]["udr_n"] == 3).all() and by_x[0.7]["udr_lasso"].isna().all()
-    assert "UDR not computed: 1 finished seed" in by_x[0.7]["note"].iloc[0]
+    assert "UDR not computed: 1 seed of this configuration" in by_x[0.7]["note"].iloc[0]
     for score in ("udr_lasso", "udr_spearman"):  # seeds that agree (small x) rank above seeds that do not
         assert by_x[0.1][score].mean() > by_x[0.5][score].mean() > by_x[0.9][score].mean()
     assert by_x[0.1]["udr_lasso"].min() == pytest.approx(0.9, abs=0.02)  # aligned seeds: 1 - alpha, as by hand
@@ -150,7 +150,7 @@ def test_report_section_escapes_and_names_n(run_dir):
     assert best.regret == 0 and "x=0.1" in best.configuration  # toy MIG peaks at x = 0.3: 0.1 is the closest here
     for pick in section.picks:
         assert pick.regret >= 0 and math.isclose(pick.mig + pick.regret, best.mig)
-    assert "At n = 3 no ρ can reach p &lt; 0.05" in html or "At n = 3 no ρ can reach p < 0.05" in html
+    assert "At n = 3 no ρ can reach p &lt; 0.05" in html and "At n = 4 no ρ can reach" in html
     assert critical_rho(4) is None and critical_rho(5) == 1.0 and critical_rho(6) == pytest.approx(0.8857, abs=1e-4)
 
 

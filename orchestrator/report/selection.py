@@ -146,17 +146,21 @@ def _picks(name: str, configs: pd.DataFrame) -> list[Pick]:
     return picks
 
 
-def _meaning(n: int) -> str:
-    crit = critical_rho(n)
-    head = (f"ρ is the rank agreement across these {n} configurations: +1 when the label-free score orders them "
-            "exactly as the supervised one does, 0 when the two orders are unrelated, −1 when reversed. ")
-    if n < 3:
-        return head + f"With {n} configuration(s) ρ is not defined."
-    if crit is None:
-        return head + (f"At n = {n} no ρ can reach p < 0.05: even a perfect ±1 arises by chance too often. Read ρ "
-                       "as a description of these few configurations, not as evidence that the score selects well.")
-    return head + (f"At n = {n}, |ρ| must reach {crit:.2f} for p < 0.05; a smaller |ρ| is what chance alone "
-                   "often gives, so it is no evidence either way (neither that the score works nor that it fails).")
+def _meaning(ns: list[int]) -> str:
+    """What ρ says, in words, at each n the section's correlations have."""
+    words = ["ρ is the rank agreement across configurations: +1 when the label-free score orders them exactly "
+             "as the supervised one does, 0 when the two orders are unrelated, −1 when reversed."]
+    for n in ns:
+        crit = critical_rho(n)
+        if n < 3:
+            words.append(f"With {n} configuration(s) ρ is not defined.")
+        elif crit is None:
+            words.append(f"At n = {n} no ρ can reach p < 0.05: even a perfect ±1 arises by chance too often, so ρ "
+                         "describes these few configurations and is no evidence that the score selects well.")
+        else:
+            words.append(f"At n = {n}, |ρ| must reach {crit:.2f} for p < 0.05; a smaller |ρ| is what chance alone "
+                         "often gives, no evidence either way (neither that the score works nor that it fails).")
+    return " ".join(words)
 
 
 def _figure(name: str, configs: pd.DataFrame) -> go.Figure | None:
@@ -210,8 +214,7 @@ def selection_section(selection: pd.DataFrame | None, results: pd.DataFrame) -> 
                 for c in section.correlations]
         section.blocks.append("<h3>Spearman's ρ across configurations</h3>"
                               + table(["configurations", "label-free", "supervised", "n", "ρ", "p"], rows))
-        for n in sorted({c.n for c in section.correlations}):
-            section.blocks.append(f"<p>{esc(_meaning(n))}</p>")
+        section.blocks.append(f"<p>{esc(_meaning(sorted({c.n for c in section.correlations})))}</p>")
     if section.picks:
         rows = [[p.group, "MIG itself (the best by labels)" if p.score == "mig" else LABELS[p.score], p.configuration,
                  fmt(p.mig), fmt(p.regret), p.n] for p in section.picks]
