@@ -23,11 +23,14 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from ..checkpoint import load_checkpoint, restore_modules
+from ..data import dataset_images
 from ..metrics.model_centrality import GenerativeModel
 from .base import TrainConfig
 
@@ -53,7 +56,21 @@ def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor | np.nda
     return y.cpu().double().numpy() if to_numpy else y
 
 
-def eval_modules(*modules: torch.nn.Module) -> None:
-    """Inference mode for nets read back from a checkpoint (batch statistics frozen, no gradients)."""
-    for m in modules:
-        m.eval().requires_grad_(False)
+def read_checkpoint(config_cls: type[TrainConfig], checkpoint: str | Path, device: str | torch.device):
+    """``(state, config, (num_channels, image_size), device)`` of a training checkpoint: what a hook
+    builds its nets from (``weights_only`` loading, did_core/checkpoint.py)."""
+    device = torch.device(device)
+    state = load_checkpoint(checkpoint, map_location=device)
+    config = config_cls.from_dict(state["config"])
+    return state, config, dataset_images(config.dataset), device
+
+
+def restore_nets(state: dict[str, Any], nets: dict[str, torch.nn.Module], checkpoint: str | Path,
+                 device: torch.device) -> dict[str, torch.nn.Module]:
+    """``nets`` on ``device`` with the checkpoint's weights, in inference mode (batch statistics frozen,
+    no gradients); a net the checkpoint lacks, or one that does not fit, is a CheckpointError."""
+    nets = {name: net.to(device) for name, net in nets.items()}
+    restore_modules(state, nets, {}, checkpoint)
+    for net in nets.values():
+        net.eval().requires_grad_(False)
+    return nets

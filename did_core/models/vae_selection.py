@@ -19,9 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..checkpoint import load_checkpoint, restore_modules
-from ..data import dataset_images
-from .selection import SelectionModel, batched, eval_modules
+from .selection import SelectionModel, batched, read_checkpoint, restore_nets
 from .vae_nets import Decoder, Encoder
 
 
@@ -52,14 +50,10 @@ def selection_hook(config_cls: type) -> Callable[..., SelectionModel]:
     """The ``load_selection(checkpoint, device="cpu")`` of a VAE baseline whose Config is ``config_cls``."""
 
     def load_selection(checkpoint: str | Path, device: str | torch.device = "cpu") -> SelectionModel:
-        device = torch.device(device)
-        state = load_checkpoint(checkpoint, map_location=device)
-        cfg = config_cls.from_dict(state["config"])
-        channels, _ = dataset_images(cfg.dataset)
-        enc, dec = Encoder(channels, cfg.latent_dim).to(device), Decoder(channels, cfg.latent_dim).to(device)
-        restore_modules(state, {"encoder": enc, "decoder": dec}, {}, checkpoint)
-        eval_modules(enc, dec)
-        view = VAEView(enc, dec, cfg.latent_dim, device)
+        state, cfg, (channels, _), device = read_checkpoint(config_cls, checkpoint, device)
+        nets = restore_nets(state, {"encoder": Encoder(channels, cfg.latent_dim),
+                                    "decoder": Decoder(channels, cfg.latent_dim)}, checkpoint, device)
+        view = VAEView(nets["encoder"], nets["decoder"], cfg.latent_dim, device)
         return SelectionModel(config=cfg, encode=view.encode, kl=view.kl, generator=view)
 
     load_selection.__doc__ = f"{config_cls.model}'s nets from a checkpoint, for the label-free scores."

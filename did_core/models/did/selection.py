@@ -18,9 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...checkpoint import load_checkpoint, restore_modules
-from ...data import dataset_images
-from ..selection import SelectionModel, batched, eval_modules
+from ..selection import SelectionModel, batched, read_checkpoint, restore_nets
 from .config import Config
 from .trainer import build_nets
 
@@ -43,12 +41,7 @@ class DiDView:
 
 def load_selection(checkpoint: str | Path, device: str | torch.device = "cpu") -> SelectionModel:
     """DiD's nets from a training checkpoint, for the label-free scores."""
-    device = torch.device(device)
-    state = load_checkpoint(checkpoint, map_location=device)
-    cfg = Config.from_dict(state["config"])
-    channels, size = dataset_images(cfg.dataset)
-    nets = {name: net.to(device) for name, net in build_nets(cfg, channels, size).items()}
-    restore_modules(state, nets, {}, checkpoint)
-    eval_modules(*nets.values())
+    state, cfg, (channels, size), device = read_checkpoint(Config, checkpoint, device)
+    nets = restore_nets(state, build_nets(cfg, channels, size), checkpoint, device)
     view = DiDView(nets["G"], nets["E"] if "E" in nets else nets["D"].encode, cfg, device)
     return SelectionModel(config=cfg, encode=view.encode, kl=None, generator=view)
