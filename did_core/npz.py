@@ -4,6 +4,7 @@ its member holds before anything is allocated (a header may claim 10^9 images in
 Example:
     >>> check_npz_sizes(Path("codes.npz"), error=MetricInputError)
     >>> images = npz_array(Path("shapes.npz"), "images", DatasetError)   # memory-mapped if stored
+    >>> arrays = read_npz(Path("codes.npz"), error=MetricInputError)   # {name: array}, nothing pickled
     >>> with zipfile.ZipFile(path) as zf, zf.open("imgs.npy") as f:
     ...     shape, fortran, dtype = npy_header(f, path, "imgs", ValueError)
 """
@@ -87,3 +88,29 @@ def npz_array(path: Path, key: str, error: type[Exception], chunk_bytes: int = 6
                 done += len(buf)
             f.read()  # reaching the member's end makes zipfile check its CRC
     return out.view(dtype).reshape(shape)
+
+
+def read_npz(path: Path, error: type[Exception]) -> dict[str, np.ndarray]:
+    """Every array of the archive ``path``, loaded with ``allow_pickle=False`` after
+    :func:`check_npz_sizes`; ``error`` names the file, and the array when one cannot be read (an
+    object array, which only pickle could load)."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: no such file")
+    try:
+        check_npz_sizes(path, error)
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {}
+            for name in archive.files:
+                try:
+                    arrays[name] = archive[name]
+                except ValueError as err:
+                    if "allow_pickle" in str(err):
+                        raise error(f"{path}: array {name!r} holds Python objects (dtype object), not numbers; "
+                                    "save it as a numeric array") from None
+                    raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, MemoryError) as err:
+        if isinstance(err, error):
+            raise
+        raise error(f"{path}: not a readable .npz archive ({err})") from None
+    return arrays

@@ -7,6 +7,8 @@ JSON records. The study writes it and the report reads it through the names and 
       optuna.db         the Optuna storage (unless the study names another URL)
       results.csv       one row per finished trial (:data:`RESULT_COLUMNS`)
       curves.csv        trial, step, name, value (:data:`CURVE_COLUMNS`)
+      selection.csv     one row per finished trial: the label-free scores (:class:`SelectionRow`)
+      selection/        what ``python -m orchestrator.select`` caches: codes per trial, ModelCentrality's pairs
       trials/<number>/  trial.json (:class:`TrialRecord`), config.json, scores.json, traversal.png,
                         checkpoint.pt, error.txt, and the model's own files (PartedVAE's swap.png,
                         V3's codebook.json: the model's report parts name them, did_core.models.report)
@@ -26,6 +28,7 @@ Example:
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
 import enum
 import json
@@ -41,8 +44,9 @@ TRIAL_FILE, ERROR_FILE, TRAVERSAL_FILE = "trial.json", "error.txt", "traversal.p
 RUN_FILES = (STUDY_FILE, META_FILE, OPTUNA_DB, RESULTS_FILE, CURVES_FILE)
 LOCK_FILE, RAY_DIR = ".lock", "ray"  # the driver's lock (orchestrator.locks); Ray Tune's own files
 EXPORT_DIR = "export"  # python -m orchestrator.report RUN_DIR --export: LaTeX, CSV, SVG, PDF
+SELECTION_FILE, SELECTION_DIR = "selection.csv", "selection"  # orchestrator.select: its table and its cache
 # every name a run folder holds: its files, SQLite's journal, and a file being written (did_core.atomic)
-RUN_ENTRIES = frozenset({*RUN_FILES, REPORT_FILE, TRIALS_DIR, RAY_DIR, LOCK_FILE, EXPORT_DIR,
+RUN_ENTRIES = frozenset({*RUN_FILES, REPORT_FILE, TRIALS_DIR, RAY_DIR, LOCK_FILE, EXPORT_DIR, SELECTION_FILE, SELECTION_DIR,
                          *(OPTUNA_DB + s for s in ("-journal", "-wal", "-shm"))})
 
 PARAM_PREFIX = "params_"
@@ -248,3 +252,55 @@ class TrialRecord(_Record):
 
     def write(self, folder: str | Path) -> None:
         write_json(Path(folder) / TRIAL_FILE, self.to_dict())
+
+
+@dataclass
+class SelectionRow:
+    """One row of ``selection.csv`` (:mod:`orchestrator.select`): a finished trial's label-free scores.
+
+    ``udr_*`` is the trial's UDR among the seeds of its configuration (``udr_n`` of them; empty
+    with fewer than 2), ``model_centrality`` its ModelCentrality among the ``mc_n`` models with a
+    generator on its dataset; ``note`` says why a score is missing. ``protocol`` names the sizes used."""
+
+    trial: int
+    config_id: Any
+    configuration: str  # the configuration's parameters as text (``beta=4, method=beta_vae``)
+    seed: int
+    model: str
+    dataset: str
+    udr_lasso: float | None = None
+    udr_spearman: float | None = None
+    udr_n: int = 0
+    model_centrality: float | None = None
+    mc_n: int = 0
+    protocol: str = ""
+    note: str = ""
+
+
+SELECTION_COLUMNS = [f.name for f in dataclasses.fields(SelectionRow)]
+SELECTION_SCORES = ("udr_lasso", "udr_spearman", "model_centrality")  # each: maximize
+
+
+def write_selection(run_dir: str | Path, rows: list[SelectionRow]) -> Path:
+    """Rewrite ``selection.csv`` whole or not at all; missing scores are empty cells."""
+    path = Path(run_dir) / SELECTION_FILE
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=SELECTION_COLUMNS)
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else v) for k, v in dataclasses.asdict(r).items()} for r in rows)
+    return path
+
+
+def read_selection(run_dir: str | Path):
+    """``selection.csv`` as a pandas table (None when the folder has none); its columns are
+    :data:`SELECTION_COLUMNS`, so a file of another format is refused (ValueError)."""
+    import pandas as pd
+
+    path = Path(run_dir) / SELECTION_FILE
+    if not path.is_file():
+        return None
+    df = pd.read_csv(path, dtype={"note": str, "configuration": str, "model": str, "dataset": str, "protocol": str},
+                     keep_default_na=True)
+    if list(df.columns) != SELECTION_COLUMNS:
+        raise ValueError(f"{path}: expected the columns {SELECTION_COLUMNS}, found {list(df.columns)}")
+    return df.assign(note=df["note"].fillna(""))

@@ -6,8 +6,8 @@
     python -m orchestrator.study studies/my.yaml --out runs/my --dashboard
 
 The run folder (default ``runs/<study>-<preset>``) gets ``study.yaml`` (the study as run, preset
-applied), ``meta.json``, ``optuna.db``, ``results.csv``, ``curves.csv``, ``trials/<number>/`` and,
-when the report module is there, ``report.html``. Running the same command again continues the
+applied), ``meta.json``, ``optuna.db``, ``results.csv``, ``curves.csv``, ``trials/<number>/``, the label-free scores
+``selection.csv`` (``--no-select`` skips them) and, when the report module is there, ``report.html``. Running the same command again continues the
 study: finished trials are kept, unfinished ones run; ``--fresh`` starts over.
 
 Example (Python):
@@ -42,7 +42,7 @@ from .inventory import list_everything
 from .locks import lock_run_folder, lock_storage
 from .local_ray import check_fits, living_nodes, ray_session, stop_leftovers
 from .tuning import run_tune
-from .run_folder import (LOCK_FILE, PARAM_PREFIX, REPORT_FILE, STUDY_FILE, RunMeta, Session,
+from .run_folder import (LOCK_FILE, PARAM_PREFIX, REPORT_FILE, SELECTION_FILE, STUDY_FILE, RunMeta, Session,
                          Status, meta_of_same_study, not_a_run_folder)
 from .reach import check_shared
 from .storage import RunStorage
@@ -66,10 +66,11 @@ class StudyRun:
 def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path | None = None,
               address: str | None = None, max_concurrent: int | None = None, dashboard: bool = False,
               fresh: bool = False, storage: str | None = None, model: ModelSpec | None = None,
-              report: bool = True, log=print, cache: str | Path | None = None) -> StudyRun:
+              report: bool = True, log=print, cache: str | Path | None = None, select: bool = True) -> StudyRun:
     """Run (or continue) a study and return its tables. ``model`` replaces the registry lookup of
     the study's model (tests and benchmarks inject a toy model this way); ``report=False`` skips
-    report.html. Every refusal (:class:`StudyError`) comes before the run folder is written to.
+    report.html, ``select=False`` the label-free scores (selection.csv, :mod:`orchestrator.select`).
+    Every refusal (:class:`StudyError`) comes before the run folder is written to.
     ``out`` may be a storage URI (``s3://bucket/prefix``, :mod:`orchestrator.storage`); the driver
     then keeps its files in the local folder ``cache`` (default ``runs/cache/<scheme>/<path>``)."""
     t0 = time.time()
@@ -84,11 +85,11 @@ def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path |
         if address:  # joined first: a study the cluster cannot hold is refused before anything is written
             joined.enter_context(ray_session(run_dir, address, dashboard, log))
             check_fits(study, living_nodes(), f"the largest node of the Ray cluster at {address}")
-        return _in_run_folder(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, report,
-                              log, t0)
+        return _in_run_folder(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model,
+                              (report, select), log, t0)
 
 
-def _in_run_folder(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, report, log,
+def _in_run_folder(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, outputs, log,
                    t0) -> StudyRun:
     created = not run_dir.exists()
     if fresh:
@@ -105,7 +106,7 @@ def _in_run_folder(study, run_dir, remote, address, max_concurrent, dashboard, f
             elif address:
                 check_shared(run_dir, address)  # a local --out on a cluster: refused unless every node sees it
             with lock_storage(storage_url(study, run_dir), study.run_name):
-                return _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, report, log, t0)
+                return _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, outputs, log, t0)
     except StudyError:
         if created and {p.name for p in run_dir.iterdir()} <= {LOCK_FILE}:
             shutil.rmtree(run_dir)  # refused before anything was written: leave no folder behind
@@ -141,7 +142,8 @@ def _stop_leftovers(run_dir: Path, log) -> list[int]:
     return stopped
 
 
-def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, report, log, t0) -> StudyRun:
+def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, outputs, log, t0) -> StudyRun:
+    report, select = outputs
     url = storage_url(study, run_dir)
     meta = _check_meta(run_dir, study, url, fresh, log)  # another study into this folder is refused
     try:
@@ -177,6 +179,8 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
     meta.write(run_dir)
     objectives = [(o.metric, o.direction) for o in study.objectives]
     best = best_configurations(df, objectives)
+    if select and not interrupted:
+        _select(run_dir, remote, model, log)
     if report:
         _build_report(run_dir, log, [model] if model else None)
     if remote is not None:
@@ -225,6 +229,8 @@ def _summary(study, run_dir, url, df, best, interrupted, log) -> None:
     lines += [f"results:  {run_dir / 'results.csv'}  (one row per trial)",
               f"curves:   {run_dir / 'curves.csv'}",
               f"trials:   {run_dir / 'trials'}/<trial>/"]
+    if (run_dir / SELECTION_FILE).exists():
+        lines.append(f"selection: {run_dir / SELECTION_FILE}  (UDR, ModelCentrality: scores without labels)")
     if (run_dir / REPORT_FILE).exists():
         lines.append(f"report:   {run_dir / 'report.html'}")
     lines.append(f"optuna:   optuna-dashboard {url} --host 127.0.0.1   (then open http://127.0.0.1:8080)")
@@ -271,6 +277,16 @@ def _build_report(run_dir: Path, log, models: list[ModelSpec] | None) -> None:
         build(run_dir, models=models)
     except Exception as e:  # the study's results are written; a report problem must not hide them
         log(f"report: could not be built ({type(e).__name__}: {e})")
+
+
+def _select(run_dir: Path, remote, model: ModelSpec | None, log) -> None:
+    """The label-free scores of the finished study (selection.csv); a problem is said, never raised."""
+    from .select import select_run
+
+    try:
+        select_run(run_dir, remote=remote, models={model.name: model} if model else None, log=log)
+    except Exception as e:  # the study's results are written; the selection must not hide them
+        log(f"selection: could not be computed ({type(e).__name__}: {e}); run python -m orchestrator.select {run_dir}")
 
 
 def _start_meta(run_dir: Path, study: Study, url: str, meta: RunMeta | None) -> RunMeta:
@@ -323,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dashboard", action="store_true", help="start the Ray dashboard on 127.0.0.1")
     ap.add_argument("--fresh", action="store_true", help="delete what an earlier run left and start over")
     ap.add_argument("--storage", help="Optuna storage URL (default sqlite:///RUN_DIR/optuna.db)")
+    ap.add_argument("--no-select", action="store_true",
+                    help="skip the label-free scores at the end (UDR, ModelCentrality: python -m orchestrator.select)")
     ap.add_argument("--cleanup", action="store_true",
                     help="stop what a dead driver of the run folder left running (Ray's agents), then exit")
     args = ap.parse_args(argv)
@@ -339,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         run = run_study(args.study, preset=args.preset, out=args.out, address=args.address,
                         max_concurrent=args.max_concurrent, dashboard=args.dashboard, fresh=args.fresh,
-                        storage=args.storage, cache=args.cache)
+                        storage=args.storage, cache=args.cache, select=not args.no_select)
     except (StudyError, PluginError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

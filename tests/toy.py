@@ -97,13 +97,13 @@ def train(config: Config, out_dir: str | Path | None = None, resume: bool = True
             yield Progress(step=step, losses={"toy": 1.0 / step, "resumed_at": float(start)}, images_per_sec=1.0)
         if config.eval_every and step % config.eval_every == 0 and step < config.steps:
             if ckpt is not None:
-                ckpt.write_text(json.dumps({"step": step}))
+                ckpt.write_text(json.dumps({"step": step, "config": config.to_dict()}))
             yield Eval(step=step, protocol=config.eval_protocol, scores=scores(config, step / config.steps),
                        checkpoint=str(ckpt) if ckpt else None)
     final = {**scores(config), **extra_scores(config)}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        ckpt.write_text(json.dumps({"step": config.steps}))
+        ckpt.write_text(json.dumps({"step": config.steps, "config": config.to_dict()}))
         (out / "scores.json").write_text(json.dumps(final))
         (out / "config.json").write_text(json.dumps(config.to_dict()))
         bar = np.zeros((16, 64), np.uint8)  # a stand-in traversal: a bar at x
@@ -113,3 +113,52 @@ def train(config: Config, out_dir: str | Path | None = None, resume: bool = True
 
 
 TOY = ModelSpec(name="toy", config_cls=Config, train=train)
+
+
+# ---- a selection hook (orchestrator.select's tests): no nets, a known geometry ------------------
+# Model (x, seed) sees dSprites' position through a rotation by x * 0.4 * seed radians: the seeds
+# of a small-x configuration agree (high UDR), those of a large-x one disagree. Its generator draws
+# a square whose position is the rotated latents (0, 1) and whose scale is latent 2; its encoder reads
+# the drawing's centre of mass, rotated back, and its mass.
+
+def toy_angle(config: Config) -> float:
+    return config.x * 0.4 * config.seed
+
+
+class ToyView:
+    n_latents = 3
+
+    def __init__(self, config: Config):
+        from did_core.data import get_dataset
+
+        self.angle, self.data = toy_angle(config), get_dataset("dsprites")
+        c, s = math.cos(self.angle), math.sin(self.angle)
+        self.rotation = np.array([[c, -s], [s, c]])
+
+    def sample_prior(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.uniform(-1, 1, size=(n, 3))
+
+    def sample(self, codes: np.ndarray):
+        position = np.clip(codes[:, :2] @ self.rotation.T, -1, 1)
+        rows = np.zeros((len(codes), 5), dtype=np.int64)  # shape (a square), scale, orientation, posX, posY
+        rows[:, 1] = np.round((codes[:, 2] + 1) / 2 * 5)
+        rows[:, 3:] = np.round((position + 1) / 2 * 31)
+        return self.data.images(rows)
+
+    def encode(self, images) -> np.ndarray:
+        x = np.asarray(images, dtype=np.float64)[:, 0]
+        mass = x.sum(axis=(1, 2)) + 1e-9
+        axis = np.linspace(-1, 1, x.shape[-1])
+        centre = np.stack([(x.sum(axis=1) * axis).sum(axis=1), (x.sum(axis=2) * axis).sum(axis=1)], axis=1) / mass[:, None]
+        return np.concatenate([centre @ self.rotation, mass[:, None] / x[0].size], axis=1)
+
+
+def load_selection(checkpoint, device="cpu"):
+    from did_core.models.selection import SelectionModel
+
+    config = Config.from_dict(json.loads(Path(checkpoint).read_text())["config"])
+    view = ToyView(config)
+    return SelectionModel(config=config, encode=view.encode, kl=None, generator=view)
+
+
+TOY_SELECTABLE = ModelSpec(name="toy", config_cls=Config, train=train, selection=load_selection)

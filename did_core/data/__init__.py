@@ -75,6 +75,16 @@ def dataset_factors(name: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
     return _spec(name).factors()
 
 
+def dataset_images(name: str) -> tuple[int, int]:
+    """``(num_channels, image_size)`` of dataset ``name``'s images without building it (both sources share them)."""
+    if name.startswith(FILE_PREFIX):
+        dataset = FactorFileDataset(name[len(FILE_PREFIX):])
+        return int(dataset.num_channels), int(dataset.image_size)
+    spec = _spec(name)  # an unknown name is refused as dataset_factors refuses it
+    cls = spec.sources[spec.default_source]
+    return int(cls.num_channels), int(cls.image_size)
+
+
 def get_dataset(
     name: str, source: str = "procedural", path: str | Path | None = None, device: str | torch.device = "cpu"
 ) -> GroundTruthDataset:
@@ -106,5 +116,5 @@ def get_dataset(
 
 
 __all__ = ["ALIASES", "BUILT_IN_DATASETS", "DATASETS", "DatasetError", "DatasetSpec", "FactorFileDataset",
-           "FILE_PREFIX", "GroundTruthDataset", "PluginError", "SOURCES", "available_datasets", "dataset_factors",
+           "FILE_PREFIX", "GroundTruthDataset", "PluginError", "SOURCES", "available_datasets", "dataset_factors", "dataset_images",
            "dataset_problem", "get_dataset"]

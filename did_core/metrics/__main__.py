@@ -16,12 +16,11 @@ import argparse
 import json
 import math
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from ..npz import check_npz_sizes
+from ..npz import read_npz
 from ..plugins import PluginError
 from .evaluate import parse_metrics, scores_from_codes
 from .protocols import PROTOCOLS
@@ -31,15 +30,7 @@ from .utils import MetricInputError
 
 def load_npz(path: str) -> dict[str, np.ndarray]:
     """The arrays of FILE.npz; errors name the file and the problem."""
-    file = Path(path)
-    if not file.is_file():
-        raise MetricInputError(f"{path}: no such file")
-    try:
-        check_npz_sizes(file, MetricInputError)  # a header may claim more than the file holds
-        with np.load(file, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, MemoryError) as err:
-        raise MetricInputError(f"{path}: not a readable .npz archive ({err})") from None
+    arrays = read_npz(Path(path), MetricInputError)
     for name in ("codes", "factors"):
         if name not in arrays:
             raise MetricInputError(f"{path}: missing array {name!r} (found: {', '.join(sorted(arrays)) or 'none'})")

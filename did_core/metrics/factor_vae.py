@@ -23,9 +23,33 @@ from .protocols import get_protocol
 VOTES_PER_CHUNK = 1024
 
 
+def votes_from_codes(codes: np.ndarray, fixed: np.ndarray, global_var: np.ndarray, active: np.ndarray,
+                     num_labels: int) -> np.ndarray:
+    """Vote counts [num_labels, d] of groups of codes [groups, L, d] whose group ``g`` held label
+    ``fixed[g]`` fixed: each group votes for the active dimension with the smallest (variance within
+    the group / ``global_var``). The FactorVAE score's vote, a pure function of the codes (also
+    ModelCentrality's, on generated groups).
+
+    Example:
+        >>> votes_from_codes(codes, fixed, global_codes.var(axis=0, ddof=1), active, num_labels=5)
+    """
+    active_dims = np.flatnonzero(active)
+    local_var = codes[:, :, active_dims].var(axis=1, ddof=1)
+    winners = active_dims[np.argmin(local_var / global_var[active_dims], axis=1)]
+    votes = np.zeros((num_labels, codes.shape[2]), dtype=np.int64)
+    np.add.at(votes, (np.asarray(fixed, dtype=np.int64), winners), 1)
+    return votes
+
+
+def majority_vote_accuracy(train: np.ndarray, evaluation: np.ndarray) -> float:
+    """Accuracy on the ``evaluation`` votes of the classifier dimension -> label read off the
+    ``train`` votes (the most frequent label of each dimension); both [labels, d]."""
+    classifier = np.argmax(train, axis=0)
+    return float(evaluation[classifier, np.arange(evaluation.shape[1])].sum() / evaluation.sum())
+
+
 def _votes(dataset, codes_of, num_votes, batch_size, rng, global_var, active) -> np.ndarray:
     """Vote counts [K, d]: how often fixing factor k made dimension j the least variable."""
-    active_dims = np.flatnonzero(active)
     votes = np.zeros((dataset.num_factors, len(active)), dtype=np.int64)
     for start in range(0, num_votes, VOTES_PER_CHUNK):
         n = min(VOTES_PER_CHUNK, num_votes - start)
@@ -35,9 +59,7 @@ def _votes(dataset, codes_of, num_votes, batch_size, rng, global_var, active) ->
             fixed[i] = rng.integers(dataset.num_factors)
             rows.append(dataset.sample_fixed_factor(int(fixed[i]), batch_size, rng))
         codes = codes_of(np.concatenate(rows)).reshape(n, batch_size, -1)
-        local_var = codes[:, :, active_dims].var(axis=1, ddof=1)
-        winners = active_dims[np.argmin(local_var / global_var[active_dims], axis=1)]
-        np.add.at(votes, (fixed, winners), 1)
+        votes += votes_from_codes(codes, fixed, global_var, active, dataset.num_factors)
     return votes
 
 
@@ -54,5 +76,4 @@ def factor_vae_score(
     bs = protocol.factor_vae_batch_size
     train = _votes(dataset, codes_of, protocol.factor_vae_num_train, bs, rng, global_var, active)
     evaluation = _votes(dataset, codes_of, protocol.factor_vae_num_eval, bs, rng, global_var, active)
-    classifier = np.argmax(train, axis=0)
-    return float(evaluation[classifier, np.arange(evaluation.shape[1])].sum() / evaluation.sum())
+    return majority_vote_accuracy(train, evaluation)

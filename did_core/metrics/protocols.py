@@ -6,7 +6,8 @@ every sample count, bin count and classifier setting below is the one behind pub
 scikit-learn release cannot silently change a score). ``fast`` is for monitoring during training:
 the classifiers (DCI, SAP, explicitness) are fitted on 3,000 rows and tested on 1,500, DCI uses a
 random forest (30 trees, depth 8) instead of gradient boosting, and the FactorVAE / BetaVAE
-scores use 800 / 400 votes (points); MIG, modularity and Gaussian TC use the same 10,000 rows as
+scores use 800 / 400 votes (points), UDR 500 observations, ModelCentrality 100 groups of 10
+generated images (spreads from 300); MIG, modularity and Gaussian TC use the same 10,000 rows as
 ``dlib``. ``fast`` scores track the ``dlib`` ranking (Spearman >= 0.9 over a family of
 representations, see ``benchmarks/metrics_speed.py``) but are NOT comparable with published
 numbers.
@@ -70,6 +71,16 @@ class Protocol:
     beta_vae_num_eval: int = 5_000
     # run the per-factor classifier fits in worker processes (worth it only for long fits)
     parallel_fits: bool = True
+    # UDR (study-level, from the seeds of a configuration): disentanglement_lib's udr.gin
+    udr_num_points: int = 1_000
+    udr_lasso_alpha: float = 0.1
+    udr_kl_threshold: float = 0.01
+    # ModelCentrality (study-level, across the models of a study): InfoGAN-CR's main_mc_* scripts,
+    # M groups of L generated images with one latent fixed per group; the encoders' global spread
+    # from free samples, None = a tenth of the training set's size (the authors' N / 10)
+    mc_num_groups: int = 500
+    mc_group_size: int = 100
+    mc_num_variance: int | None = None
 
 
 DLIB = Protocol(name="dlib", comparable_with_published=True)
@@ -87,6 +98,10 @@ FAST = Protocol(
     beta_vae_num_train=800,
     beta_vae_num_eval=400,
     parallel_fits=False,
+    udr_num_points=500,
+    mc_num_groups=100,
+    mc_group_size=10,
+    mc_num_variance=300,
 )
 
 PROTOCOLS: dict[str, Protocol] = {"dlib": DLIB, "fast": FAST}

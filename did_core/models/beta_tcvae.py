@@ -30,6 +30,7 @@ import torch
 
 from .base import ConfigError
 from .vae_losses import bernoulli_reconstruction, gaussian_kl, gaussian_log_density
+from .vae_selection import selection_hook
 from .vae_trainer import VAEConfig, train_vae
 
 ESTIMATORS = ("mws", "mss")
@@ -53,6 +54,9 @@ class Config(VAEConfig):
             raise ConfigError.invalid(name, "dataset_size", f"must be >= 0 (0 = the dataset's size), got {self.dataset_size}")
         if self.tc_estimator == "mss" and self.batch_size < 2:
             raise ConfigError.invalid(name, "batch_size", f"tc_estimator='mss' needs >= 2, got {self.batch_size}")
+
+
+load_selection = selection_hook(Config)  # the label-free scores' hook (did_core/models/selection.py)
 
 
 def train(config: Config, out_dir: str | Path | None = None, resume: bool = True) -> Iterator[dict[str, Any]]:

@@ -18,6 +18,7 @@ import torch
 
 from .base import ConfigError
 from .vae_losses import bernoulli_reconstruction, gaussian_kl
+from .vae_selection import selection_hook
 from .vae_trainer import VAEConfig, train_vae
 
 
@@ -30,6 +31,9 @@ class Config(VAEConfig):
         super().validate()
         if not self.beta >= 0:
             raise ConfigError.invalid(type(self).__name__, "beta", f"must be >= 0, got {self.beta}")
+
+
+load_selection = selection_hook(Config)  # the label-free scores' hook (did_core/models/selection.py)
 
 
 def train(config: Config, out_dir: str | Path | None = None, resume: bool = True) -> Iterator[dict[str, Any]]:

@@ -26,6 +26,7 @@ from torch import nn
 from .base import ConfigError
 from .vae_losses import bernoulli_reconstruction, gaussian_kl
 from .vae_nets import glorot_init
+from .vae_selection import selection_hook
 from .vae_trainer import VAEConfig, train_vae
 
 
@@ -52,6 +53,9 @@ class Config(VAEConfig):
         for field in ("disc_beta1", "disc_beta2"):
             if not 0 <= getattr(self, field) < 1:
                 raise ConfigError.invalid(name, field, f"must be in [0, 1), got {getattr(self, field)}")
+
+
+load_selection = selection_hook(Config)  # the label-free scores' hook (did_core/models/selection.py)
 
 
 def train(config: Config, out_dir: str | Path | None = None, resume: bool = True) -> Iterator[dict[str, Any]]:

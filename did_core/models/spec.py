@@ -23,7 +23,7 @@ import dataclasses
 import inspect
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from ..plugins import BUILT_IN, Plugin
 from .base import TrainConfig
@@ -38,6 +38,9 @@ class ModelSpec:
     train: Callable[..., Iterator[Event]]
     report_sections: Callable[[RunView], list[ReportSection]] | None = None
     report_images: ReportImages | None = None
+    # the module's ``load_selection(checkpoint, device="cpu") -> SelectionModel`` (did_core/models/selection.py):
+    # its nets read back for the label-free scores (UDR, ModelCentrality); None for a model without one
+    selection: Callable[..., Any] | None = None
     package: str = BUILT_IN  # the package that provides it
     summary: str = ""  # one line: what it is (the first line of its module's docstring)
 
@@ -99,6 +102,7 @@ def spec_of_module(plugin: Plugin, module: object) -> ModelSpec:
         return ModelSpec(name=plugin.name, config_cls=module.Config, train=module.train,
                          report_sections=getattr(module, "report_sections", None),
                          report_images=getattr(module, "REPORT_IMAGES", None),
+                         selection=getattr(module, "load_selection", None),
                          package=f"{plugin.package} {plugin.version}".strip(), summary=summary(module.__doc__))
     except TypeError as e:
         raise plugin.error(str(e).removeprefix(f"model {plugin.name!r}: ")) from None

@@ -33,6 +33,7 @@ from .data import RunData, load_run
 from .export import EXPORT_DIR, export_run
 from .figures import IMPORTANCE_EVALUATOR, MAX_CURVE_POINTS, ablation_figure, curve_figures, search_figures
 from .header import header_table
+from .selection import add_selection_section
 from .html import Page, Raw, esc, fmt, image, table
 from .model_parts import gallery, model_sections, run_models
 from .stats import (ablation_default, ablation_tests, best_trial, config_label, leaderboard,
@@ -81,6 +82,7 @@ def compose(run: RunData, models: list[ModelSpec] | None = None) -> tuple[Page, 
     elif not run.finished.empty and run.kind == "comparison":
         comparison_sections(page, run)
     model_sections(page, run, models)
+    add_selection_section(page, run)  # selection.csv's label-free scores (orchestrator/report/selection.py)
     _curves_section(page, run)
     _traversal_section(page, run, models)
     _failed_section(page, run)

@@ -10,6 +10,7 @@ Example:
 """
 from .config import Config
 from .report import report_sections
+from .selection import load_selection
 from .trainer import train
 
-__all__ = ["Config", "report_sections", "train"]
+__all__ = ["Config", "load_selection", "report_sections", "train"]
