@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from conftest import run_toy_study
-from toy_cli import register_toy
+from toy_cli import toy_registered
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, str(Path(__file__).resolve().parent / "toy_cli.py")]
@@ -44,10 +44,10 @@ def write_study(path: Path, **changes) -> Path:
 
 def study_cli(*args, capsys) -> tuple[int, str]:
     """``python -m orchestrator.study ARGS`` in this process: (exit code, stdout + stderr)."""
-    register_toy()
     from orchestrator.study import main
 
-    code = main([str(a) for a in args])
+    with toy_registered():
+        code = main([str(a) for a in args])
     out = capsys.readouterr()
     return code, out.out + out.err
 

@@ -157,14 +157,10 @@ def test_report_section_escapes_and_names_n(run_dir):
 @pytest.fixture
 def toy_registered():
     """tests/toy.py, with its load_selection, registered as a plugin would be."""
-    from did_core.models import MODELS
+    from toy_cli import toy_registered as registered
 
-    added = "toy" not in MODELS.names()
-    if added:
-        MODELS.add("toy", "toy", package="tests")
-    yield
-    if added:
-        MODELS.remove("toy")
+    with registered():
+        yield
 
 
 def test_cli(run_dir, toy_registered, capsys):

@@ -3,6 +3,7 @@
 workers import it from tests/, which conftest puts on PYTHONPATH)."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 
@@ -12,6 +13,21 @@ def register_toy() -> None:
 
     if "toy" not in MODELS.names():
         MODELS.add("toy", "toy", package="tests")
+
+
+@contextlib.contextmanager
+def toy_registered():
+    """The toy model registered for the block, and forgotten after it (when it was not before):
+    the tests that count the registered models must not find it."""
+    from did_core.models import MODELS
+
+    added = "toy" not in MODELS.names()
+    register_toy()
+    try:
+        yield
+    finally:
+        if added:
+            MODELS.remove("toy")
 
 
 if __name__ == "__main__":
