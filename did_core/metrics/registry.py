@@ -49,6 +49,7 @@ class Metric:
     test_set: bool = False  # CODES / PER_FACTOR: scores held-out codes too
     min_factors: int = 1
     stream: int = 0  # DATASET: its random stream, default_rng([seed, stream])
+    diagnostic: bool = False  # MODEL: a check on the model's own training (DiD's shortcuts), not a score to rank by
 
     def __post_init__(self):
         if self.needs not in (CODES, MUTUAL_INFO, PER_FACTOR, DATASET, MODEL):
@@ -153,6 +154,15 @@ def directions() -> dict[str, str]:
     """Every registered score name -> "maximize" | "minimize", in registration order."""
     _load_plugins()
     return {s: d for m in _REGISTRY.values() for s, d in m.scores.items()}
+
+
+def score_kinds() -> dict[str, str]:
+    """Every registered score name -> ``"published"`` (a metric the driver computes from a
+    representation), ``"model"`` (a model's own score) or ``"diagnostic"`` (a model's check on its
+    own training), in registration order (the report shows them in that order)."""
+    _load_plugins()
+    return {s: ("diagnostic" if m.diagnostic else "model" if m.needs == MODEL else "published")
+            for m in _REGISTRY.values() for s in m.scores}
 
 
 def score_names() -> list[str]:

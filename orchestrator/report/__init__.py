@@ -33,6 +33,7 @@ from .data import RunData, load_run
 from .export import EXPORT_DIR, export_run
 from .figures import IMPORTANCE_EVALUATOR, MAX_CURVE_POINTS, ablation_figure, curve_figures, search_figures
 from .header import header_table
+from .score_order import order_scores
 from .selection import add_selection_section
 from .html import Page, Raw, esc, fmt, image, table
 from .model_parts import gallery, model_sections, run_models
@@ -69,6 +70,7 @@ def export_report(run: RunData, out: str | Path | None = None, models: list[Mode
 def compose(run: RunData, models: list[ModelSpec] | None = None) -> tuple[Page, str]:
     """The report's page and its header, not yet written."""
     models = run_models(run, models)  # before the header: a model that cannot be had is a problem it lists
+    arrange_scores(run)  # after the models: their modules register their own scores and diagnostics
     page = Page(f"Study report: {run.name} ({run.preset})")
     counts = trial_counts(run)
     header = header_table(run, counts) + _notes(run, counts)
@@ -104,6 +106,15 @@ def _exports_section(page: Page, run: RunData) -> None:
                  f"report is in its run folder.</p><p>{links}</p>")
 
 
+def arrange_scores(run: RunData) -> None:
+    """The report's order of the final scores (:mod:`orchestrator.report.score_order`): objectives,
+    published metrics, the models' own scores; diagnostics and constants set apart. Once per run."""
+    if run.diagnostic_scores or run.constant_scores:
+        return
+    order = order_scores(run.scores, run.objectives, run.finished)
+    run.scores, run.diagnostic_scores, run.constant_scores = order.shown, order.diagnostics, order.constant
+
+
 def _notes(run: RunData, counts: dict[str, int]) -> str:
     notes = []
     if run.results.empty:
@@ -132,7 +143,20 @@ def _leaderboard_html(run: RunData, board) -> str:
                "over seeds (finished trials only; no ± where one seed finished). ★ = the objective.</p>")
     more = (f'<p class="muted">… and {len(board) - MAX_LEADERBOARD} more configurations (results.csv has them '
             "all).</p>" if len(board) > MAX_LEADERBOARD else "")
-    return caption + table(headers, rows, ["best"] + [""] * (len(rows) - 1), cls="scores") + more
+    return caption + table(headers, rows, ["best"] + [""] * (len(rows) - 1), cls="scores") + more + _set_apart(run)
+
+
+def _set_apart(run: RunData) -> str:
+    """The scores that are not columns or panels: constants (named once, with their value) and a
+    model's diagnostics (in its own section)."""
+    notes = []
+    if run.constant_scores:
+        notes.append("Equal in every finished trial, so not plotted: "
+                     + ", ".join(f"{k} = {fmt(v)}" for k, v in run.constant_scores.items()) + ".")
+    if run.diagnostic_scores:
+        notes.append(f"Diagnostics of the model's own training ({', '.join(run.diagnostic_scores)}) are in "
+                     "its own section below, not among the scores.")
+    return "".join(f'<p class="muted">{esc(n)}</p>' for n in notes)
 
 
 def _ablation_section(page: Page, run: RunData) -> None:
@@ -163,7 +187,7 @@ def _ablation_section(page: Page, run: RunData) -> None:
         explain += ('<div class="note">n too small: one finished seed per setting, so no test can separate an '
                     "effect from seed noise. Only the differences are shown; run a preset with at least 2 seeds "
                     "per setting.</div>")
-    page.section(f"Ablation: scores against {param}", fig, explain,
+    page.section(f"Ablation: scores against {param}", fig, explain, _set_apart(run),
                  table([param, *run.scores], rows, cls="scores") if rows else "<p>Only one setting finished.</p>")
 
 

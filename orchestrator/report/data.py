@@ -41,6 +41,8 @@ class RunData:
     params: list[str] = field(default_factory=list)  # parameters that vary across trials
     scores: list[str] = field(default_factory=list)  # final-score columns (of meta.final_protocol)
     fast_scores: list[str] = field(default_factory=list)  # in-training score columns (<protocol>/<score>)
+    diagnostic_scores: list[str] = field(default_factory=list)  # a model's checks (its own section shows them)
+    constant_scores: dict[str, float] = field(default_factory=dict)  # equal in every finished trial: named once
     objectives: list[tuple[str, str]] = field(default_factory=list)  # (score, "maximize"|"minimize")
     problems: list[str] = field(default_factory=list)  # what is missing or unreadable, for the reader
 

@@ -46,7 +46,7 @@ DIRECTIONS = {"h_acc_raw": "maximize", "h_acc_degraded": "maximize", "h_acc_chan
               "nn_dist_fake": "minimize", "nn_dist_real": "minimize",
               "nn_cover_fake": "minimize", "nn_cover_real": "minimize"}
 DIAGNOSTICS = tuple(DIRECTIONS)
-register(Metric("did_shortcuts", DIRECTIONS, MODEL))
+register(Metric("did_shortcuts", DIRECTIONS, MODEL, diagnostic=True))
 # shortcut_flags' thresholds
 H_SKILL_KEPT = 0.5  # H keeps less than half its above-chance accuracy on degraded images
 E_ERROR_RATIO, E_ERROR_MARGIN = 2.0, 0.05  # E's degraded error above 2x its raw error + 0.05

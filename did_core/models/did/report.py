@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 
-from ..report import ReportSection, RunView, Table, Text, fmt
+from ..report import Figure, ReportSection, RunView, Table, Text, fmt
 from .diagnostics import DIAGNOSTICS, shortcut_flags
 
 TOP = 5  # a flag among this many best trials gets the warning box
@@ -76,4 +76,33 @@ def report_sections(run: RunView) -> list[ReportSection]:
     headers = ["trial", "configuration", "seed", objective or "objective", "H axis accuracy raw → degraded",
                "E error raw → degraded", "samples to nearest real", "real to nearest sample", "flags"]
     blocks.append(Table(headers, rows))
+    labels = [f"trial {int(r['trial'])}" for _, r in done.head(MAX_ROWS).iterrows()]
+    column = lambda k: [float(r[k]) if k in r and r[k] == r[k] else None for _, r in done.head(MAX_ROWS).iterrows()]
+    blocks.append(Figure(_against_floor(
+        "Realism: mean distance (pixels) from G's samples to the nearest real image", labels,
+        {"samples to nearest real": column("nn_dist_fake"), "real to nearest sample": column("nn_cover_fake")},
+        floors={"real to nearest real (floor)": column("nn_dist_real")})))
+    blocks.append(Figure(_against_floor(
+        "H's moved-axis accuracy on G's images, raw and degraded", labels,
+        {"raw": column("h_acc_raw"), "degraded": column("h_acc_degraded")},
+        floors={"chance": column("h_acc_chance")})))
     return [ReportSection("did.shortcut_diagnostics", "Shortcut diagnostics", blocks)]
+
+
+def _against_floor(title: str, labels: list[str], series: dict[str, list], floors: dict[str, list]) -> dict:
+    """A Plotly figure (as a dict): each series a marker per trial, each floor a dashed reference line
+    at its mean over the trials (a floor is a property of the data, not of a trial)."""
+    data = [{"type": "scatter", "mode": "markers", "name": name, "x": labels, "y": ys, "marker": {"size": 9}}
+            for name, ys in series.items()]
+    shapes, notes = [], []
+    for name, ys in floors.items():
+        values = [y for y in ys if y is not None]
+        if not values:
+            continue
+        level = sum(values) / len(values)
+        shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": level, "y1": level,
+                       "line": {"dash": "dash", "color": "#555"}})
+        notes.append({"xref": "paper", "x": 1, "y": level, "xanchor": "right", "yanchor": "bottom",
+                      "text": f"{name}: {level:.3g}", "showarrow": False, "font": {"color": "#555"}})
+    return {"data": data, "layout": {"title": {"text": title}, "shapes": shapes, "annotations": notes,
+                                     "height": 360, "template": "plotly_white", "xaxis": {"type": "category"}}}
