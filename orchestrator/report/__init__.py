@@ -242,14 +242,19 @@ def _traversal_section(page: Page, run: RunData, models: list[ModelSpec]) -> Non
         caption = f"trial {trial} ({why}): {config_label(row, run.params)}, seed {row.get('seed', '?')}"
         if run.objectives:
             caption += f", {run.objectives[0][0]} = {fmt(row.get(run.objectives[0][0]))}"
-        blocks.append(image(png, caption, thumb=trial != best) if held(run.run_dir, png) else f'<div class="note">{esc(caption)}: no traversal.png</div>')
+        full = png.relative_to(run.run_dir).as_posix()  # the report lives in the run folder
+        blocks.append(image(png, caption, thumb=trial != best, link=full) if held(run.run_dir, png)
+                      else f'<div class="note">{esc(caption)}: no traversal.png</div>')
         for extra in shows.extra:
             path = trial_dir(run.run_dir, trial) / extra.file
             if held(run.run_dir, path):
-                blocks.append(image(path, f"trial {trial}: {extra.caption}", thumb=trial != best))
+                blocks.append(image(path, f"trial {trial}: {extra.caption}", thumb=trial != best,
+                                    link=path.relative_to(run.run_dir).as_posix()))
                 shown.add(extra)
     intro = "".join(f'<p class="muted">{esc(text)}</p>' for text in
-                    [shows.intro, *[x.explain for x in shows.extra if x in shown and x.explain]])
+                    [shows.intro, *[x.explain for x in shows.extra if x in shown and x.explain],
+                     "Images are shrunk to the page; click one for the full-size file (while this report "
+                     "is in its run folder)."])
     images = f'<div class="gallery">{"".join(blocks)}</div>' if blocks else '<p class="muted">No finished trial.</p>'
     page.section(shows.title, intro if blocks else "", images)
 

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import io
 import html
 from pathlib import Path
 
@@ -87,10 +88,30 @@ def _cell(c) -> str:
     return f"<td>{esc(c)}</td>"
 
 
-def image(path: Path, caption: str, thumb: bool = False) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return (f'<figure{" class=thumb" if thumb else ""}><img class="report-img" alt="{esc(caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{esc(caption)}</figcaption></figure>")
+IMAGE_WIDTH, THUMB_WIDTH = 960, 400  # pixels an embedded image is shrunk to, at most (page width; a gallery tile)
+
+
+def image(path: Path, caption: str, thumb: bool = False, link: str | None = None) -> str:
+    """An embedded PNG, shrunk to the width it is shown at; ``link`` (a path relative to the report,
+    e.g. ``trials/3/traversal.png``) makes it open the full-size file while the report is in its run folder."""
+    data = base64.b64encode(shrunk_png(Path(path).read_bytes(), THUMB_WIDTH if thumb else IMAGE_WIDTH)).decode("ascii")
+    img = f'<img class="report-img" alt="{esc(caption)}" src="data:image/png;base64,{data}">'
+    if link:
+        img = f'<a href="{esc(link)}" title="full size">{img}</a>'
+    return f'<figure{" class=thumb" if thumb else ""}>{img}<figcaption>{esc(caption)}</figcaption></figure>'
+
+
+def shrunk_png(data: bytes, width: int) -> bytes:
+    """``data`` (a PNG) at most ``width`` pixels wide, re-encoded only when it is wider."""
+    from PIL import Image as PILImage
+
+    with PILImage.open(io.BytesIO(data)) as im:
+        if im.width <= width:
+            return data
+        small = im.resize((width, max(1, round(im.height * width / im.width))), PILImage.LANCZOS)
+        out = io.BytesIO()
+        small.save(out, format="PNG", optimize=True)
+        return out.getvalue()
 
 
 class Page:
