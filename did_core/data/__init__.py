@@ -36,6 +36,11 @@ def available_datasets() -> list[str]:
     return sorted(_DATASETS)
 
 
+def dataset_sources(name: str) -> list[str]:
+    """The sources dataset ``name`` has: ``procedural``, and ``file`` for those that exist as a file."""
+    return sorted(_DATASETS[ALIASES.get(name, name)])
+
+
 def dataset_factors(name: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
     """``(factor_names, factor_sizes)`` of dataset ``name`` without building it (both sources share them)."""
     key = ALIASES.get(name, name)
@@ -70,4 +75,5 @@ def get_dataset(
     return _DATASETS[key]["file"](path=path, device=device)
 
 
-__all__ = ["DatasetError", "GroundTruthDataset", "available_datasets", "dataset_factors", "get_dataset", "SOURCES"]
+__all__ = ["DatasetError", "GroundTruthDataset", "available_datasets", "dataset_factors", "dataset_sources", "get_dataset",
+           "SOURCES"]
