@@ -38,12 +38,13 @@ MAX_LEADERBOARD = 30  # rows shown; the rest are in results.csv
 MAX_TRAVERSALS = 12  # images: the best model, then the best seed of each other setting, up to this many
 
 
-def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write the report of the run folder ``run_dir`` to ``out`` (default RUN_DIR/report.html).
+def build_report(run_dir: str | Path, out: str | Path | None = None, storage: str | None = None) -> Path:
+    """Write the report of the run folder ``run_dir`` to ``out`` (default RUN_DIR/report.html);
+    ``storage``: the Optuna storage, when the folder holds no ``optuna.db`` of its own.
 
     Raises ``ReportError`` only when ``run_dir`` does not exist; anything else missing is said in the report.
     """
-    return write_report(load_run(run_dir), out)
+    return write_report(load_run(run_dir, storage), out)
 
 
 def write_report(run: RunData, out: str | Path | None = None) -> Path:
@@ -223,8 +224,3 @@ def _study_section(page: Page, run: RunData) -> None:
     blocks.append(f"<h3>study.yaml in the run folder (the study as run{', from ' + esc(source) + ', preset applied' if source else ''})</h3>"
                   f"<pre>{esc(run.study_text)}</pre>")
     page.section("Study file", *blocks)
-    root = Path(__file__).resolve().parent.parent
-    for p in (Path(source), Path.cwd() / source, root / source):
-        if p.is_file():
-            return p
-    return None

@@ -13,9 +13,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m orchestrator.report", description=DOC.split("\n\n")[0])
     parser.add_argument("run_dir", help="a run folder written by `python -m orchestrator.study`")
     parser.add_argument("--out", help="the HTML file to write (default RUN_DIR/report.html)")
+    parser.add_argument("--storage", help="the Optuna storage URL, for a run folder without its own optuna.db "
+                                          "(a study run with --storage); the one meta.json names is never read")
     args = parser.parse_args(argv)
     try:
-        run = load_run(args.run_dir)
+        run = load_run(args.run_dir, args.storage)
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -20,6 +20,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
+MAX_IMAGE_BYTES = 4 * 2**20  # a traversal grid is tens of kB
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1400px;padding:0 24px 48px;color:#222}
 h1{margin-top:24px}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:40px}
@@ -94,7 +97,15 @@ def _cell(c) -> str:
 
 
 def image(path: Path, caption: str, thumb: bool = False) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    """The PNG file ``path`` inline with its caption; a note in its place when it is no PNG or larger
+    than :data:`MAX_IMAGE_BYTES` (a run folder someone hands you could hold anything under that name)."""
+    with open(path, "rb") as f:
+        raw = f.read(MAX_IMAGE_BYTES + 1)
+    why = ("larger than " + f"{MAX_IMAGE_BYTES // 2**20} MiB" if len(raw) > MAX_IMAGE_BYTES else
+           "not a PNG image" if not raw.startswith(PNG_SIGNATURE) else None)
+    if why:
+        return f'<div class="note">{esc(caption)}: {esc(Path(path).name)} not shown ({why})</div>'
+    data = base64.b64encode(raw).decode("ascii")
     return (f'<figure{" class=thumb" if thumb else ""}><img class="report-img" alt="{esc(caption)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{esc(caption)}</figcaption></figure>")
 
