@@ -101,9 +101,9 @@ def test_2_the_study_command_never_writes_through_a_link_in_the_run_folder(toy_a
     shutil.rmtree(run / link) if (run / link).is_dir() else (run / link).unlink()
     (run / link).symlink_to(target)
     code, out = study_cli(study, "--out", run, capsys=capsys)
-    assert code == 2 and f"{run / link}: a symbolic link in the run folder" in one_error_line(out)
     assert sorted(p.name for p in outside.iterdir()) == ["thesis.tex"]
     assert (outside / "thesis.tex").read_text() == "my own file"
+    assert code == 2 and f"{run / link}: a symbolic link in the run folder" in one_error_line(out)
 
 
 def test_3_only_processes_carrying_the_run_folders_tag_are_stopped(tmp_path):
@@ -420,8 +420,8 @@ def test_14_a_key_given_twice_is_refused(tmp_path):
 def test_14_a_refused_long_name_leaves_no_runs_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out = study_cli(write_study(tmp_path / "adv.yaml", name="n" * 300), capsys=capsys)
-    assert code == 2 and "name: String should have at most 100 characters" in one_error_line(out)
     assert not (tmp_path / "runs").exists()
+    assert code == 2 and "name: String should have at most 100 characters" in one_error_line(out)
 
 
 def test_14_storage_lock_files_are_removed_when_released(tmp_path):
