@@ -15,6 +15,7 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -50,9 +51,14 @@ def _flock(path: Path, busy: str):
         if same:
             break
         f.close()
-    f.truncate()
-    f.write(str(os.getpid()))
-    f.flush()
+    try:
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+    except OSError as e:  # a full disk: name the file
+        with contextlib.suppress(OSError):
+            f.close()  # closes the file even when flushing it fails again
+        raise OSError(e.errno, e.strerror, str(path)) from None
     return f
 
 

@@ -123,15 +123,15 @@ def run_trial(trial: dict[str, Any], model: ModelSpec | None = None) -> None:
 
 def _run(model: ModelSpec, trial: dict[str, Any], folder: TrialFolder, where: dict[str, Any]) -> None:
     out = folder.out
-    origin = _restore_checkpoint(out, folder, trial.get("resumed_from"))
-    config = build_config(model, trial)
-    TrialRecord(number=trial["number"], config_id=trial["config_id"], seed=trial["seed"], params=trial["params"],
-                model=model.name, budget=trial["budget"], config=config.to_dict(),
-                resumed_from=trial.get("resumed_from"), **where, environment=capture()).write(out)
-    folder.sync((TRIAL_FILE,))
     step = [0]  # the latest event's step
     checkpoints = bool(trial.get("tune_checkpoints"))
     try:
+        origin = _restore_checkpoint(out, folder, trial.get("resumed_from"))
+        config = build_config(model, trial)
+        TrialRecord(number=trial["number"], config_id=trial["config_id"], seed=trial["seed"], params=trial["params"],
+                    model=model.name, budget=trial["budget"], config=config.to_dict(),
+                    resumed_from=trial.get("resumed_from"), **where, environment=capture()).write(out)
+        folder.sync((TRIAL_FILE,))
         try:
             _train(model, config, folder, where, step, checkpoints)
         except CheckpointUnreadable as e:
@@ -139,7 +139,8 @@ def _run(model: ModelSpec, trial: dict[str, Any], folder: TrialFolder, where: di
                 raise
             # a corrupt checkpoint says nothing of the configuration: the trial starts over
             (out / CHECKPOINT).unlink(missing_ok=True)
-            note = f"the checkpoint it resumed from, {origin}, is unreadable ({e}); it starts over from step 0"
+            why = str(e).removeprefix(f"{out / CHECKPOINT}: ")  # the copy here is not the file to name
+            note = f"the checkpoint it resumed from, {origin}, is unreadable ({why}); it starts over from step 0"
             _train(model, config, folder, where, step, checkpoints, note=note)
     except Exception as e:
         full = no_space(e, str(out))

@@ -88,7 +88,11 @@ def run_tune(study: Study, ostudy: optuna.Study, run_dir: Path, remote: RunStora
                 failure_config=tune.FailureConfig(max_failures=study.retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
         )
-        tuner.fit()
+        try:
+            tuner.fit()
+        except Exception:
+            if recorder.stopped is None:
+                raise  # else: Tune's own files could not be written either
     if recorder.stopped is not None:  # the disk filled: the trials that were running run again next time
         raise recorder.stopped
 
