@@ -139,17 +139,18 @@ def test_4_a_disk_full_at_start_is_one_line_and_leaves_no_folder(tmp_path, capsy
 
 @pytest.fixture(scope="module")
 def filled_then_freed(tmp_path_factory):
-    """A study whose driver finds the disk full at its first results.csv of the session (after the
-    trials checkpointed and then died: ``die_env``), then, space freed and trial 0's checkpoint
-    cut short, run again: (exit code, output) of both runs and the run folder."""
+    """A study whose two trials checkpoint and then die (``die_env``), and whose driver finds the
+    disk full when it records the second death (its third results.csv of the session; so both
+    trials have a checkpoint, whatever the order); then, space freed and trial 0's checkpoint cut
+    short, run again: (exit code, output) of both runs and the run folder."""
     tmp = tmp_path_factory.mktemp("full")
     study = write_study(tmp / "adv.yaml", fixed={"die_env": "ADV_DIE"})
     run, results_written, runs = tmp / "run", [], []
 
-    def replace(src, dst):  # the disk fills once the session's trials run
+    def replace(src, dst):  # the disk fills once the session's trials ran
         if Path(dst).name == "results.csv":
             results_written.append(dst)
-            if len(results_written) > 1:
+            if len(results_written) > 2:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         os.replace(src, dst)
 
