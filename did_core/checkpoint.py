@@ -27,6 +27,11 @@ class CheckpointError(ValueError):
     """A checkpoint file is unreadable or does not match the run; the message names the file."""
 
 
+class CheckpointUnreadable(CheckpointError):
+    """The file is not a readable training checkpoint (truncated, corrupt, another format): what a
+    run can do with it is start over, never resume."""
+
+
 def rng_state(generators: dict[str, torch.Generator] | None = None,
               numpy_rngs: dict[str, np.random.Generator] | None = None) -> dict[str, Any]:
     """Every random state a run depends on: torch's global CPU/CUDA states plus the named ones (each
@@ -87,22 +92,22 @@ def save_checkpoint(path: str | os.PathLike, *, step: int, nets: dict[str, torch
         "config": config,
         "extra": extra or {},
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: a full disk is OSError(ENOSPC)
+        torch.save(state, f)
     return path
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        raise CheckpointUnreadable(f"{path}: no such checkpoint file")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # truncated, corrupt or not a torch file at all
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
+        raise CheckpointUnreadable(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
     missing = {"step", "nets", "optimizers", "rng", "config"} - set(state) if isinstance(state, dict) else {"all keys"}
     if missing:
-        raise CheckpointError(f"{path}: not a training checkpoint (missing {sorted(missing)})")
+        raise CheckpointUnreadable(f"{path}: not a training checkpoint (missing {sorted(missing)})")
     return state
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .checkpoint import CheckpointError
 from .data import DATASETS, DatasetError
@@ -42,6 +43,16 @@ def registered(registry) -> str:
     return ", ".join(f"{name} ({package})" for name, package in sorted(registry.packages().items()))
 
 
+def _make_out(out: Path) -> None:
+    """``--out`` as a folder (made if missing); a file there, or a folder that cannot be made, is a ConfigError."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--out {out}: cannot make the folder ({e.strerror or e})") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         models, datasets = registered(MODELS), registered(DATASETS)
@@ -67,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.dataset is not None:
             overrides["dataset"] = args.dataset
         config = spec.config_cls.from_preset(args.preset, **overrides)
+        _make_out(Path(args.out))
         for event in spec.train(config, out_dir=args.out, resume=not args.no_resume):
             print(json.dumps(event.to_dict()) if args.json else format_event(event), flush=True)
     except (ConfigError, CheckpointError, DatasetError, PluginError) as err:

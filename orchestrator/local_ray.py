@@ -19,13 +19,14 @@ cluster found on the machine):
   on 127.0.0.1 and refuses to run otherwise.
 
 Every process of the instance (GCS, raylet, agents, workers) inherits ``DID_ORCHESTRATOR_RUN=<tag>``,
-a tag of the run folder; and once it has started, the driver writes the processes it started (id
-and start time) to ``RUN_DIR/ray/processes.json`` (Ray's agents rename themselves, which can wipe
-the environment others see). A driver killed with SIGKILL cannot stop them, and Ray's agents
-outlive it; the next driver of the same run folder (holding its lock, so no live driver uses
-them), or ``python -m orchestrator.study ... --cleanup``, stops the processes with the folder's
-tag or in that list (same id, same start time), and only those (:func:`stop_leftovers`; Linux:
-it reads ``/proc``).
+a tag of the run folder's path, and ``SPT_NOENV=1``, which keeps Ray's ``setproctitle`` (its agents
+and workers rename themselves) from writing the title over the environment ``/proc/PID/environ``
+shows. A driver killed with SIGKILL cannot stop them, and Ray's agents outlive it; the next driver
+of the same run folder (holding its lock, so no live driver uses them), or
+``python -m orchestrator.study ... --cleanup``, stops the processes of this user whose environment
+carries the folder's tag, and only those (:func:`stop_leftovers`; Linux: it reads ``/proc``).
+Nothing the run folder holds decides what is stopped: a folder someone hands you cannot get
+another process killed.
 
 Example:
     >>> with ray_session(run_dir, address=None, dashboard=False, log=print):
@@ -34,7 +35,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import signal
 import time
@@ -42,14 +42,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .run_folder import RAY_DIR, write_json
 from .study_file import StudyError
 
 if TYPE_CHECKING:
     from .plan import Study
 
 TAG_VAR = "DID_ORCHESTRATOR_RUN"
-PROCESSES_FILE = Path(RAY_DIR) / "processes.json"  # in the run folder
+KEEP_ENVIRON = {"SPT_NOENV": "1"}  # setproctitle: the title stays in argv's space, the environment is kept
 SYSTEM_CONFIG = {"enable_metrics_collection": False}
 NO_METRICS_ENV = {"AUTOSCALER_METRIC_PORT": "-1", "DASHBOARD_METRIC_PORT": "-1"}
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
@@ -82,10 +81,8 @@ def ray_session(run_dir: Path, address: str | None, dashboard: bool, log) -> Ite
         if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
             log("WARNING: RAY_AUTH_MODE=disabled: the local Ray instance accepts callers without a token")
         # inherited by every process Ray starts, not kept in this one
-        before = set(_processes())
-        with _environ({TAG_VAR: run_tag(run_dir), **NO_METRICS_ENV, **LOOPBACK_ENV}), _loopback_node():
+        with _environ({TAG_VAR: run_tag(run_dir), **KEEP_ENVIRON, **NO_METRICS_ENV, **LOOPBACK_ENV}), _loopback_node():
             ctx = ray.init(**local_init_kwargs(dashboard), **common)
-        _record_processes(run_dir, before)
         node_ip = ctx.address_info.get("node_ip_address")
         if node_ip != LOOPBACK:
             ray.shutdown()
@@ -156,49 +153,17 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
 
 
-def _processes() -> dict[int, tuple[int, str]]:
-    """``{pid: (parent pid, start time)}`` of every process (``/proc/<pid>/stat``)."""
-    out = {}
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            out[int(entry.name)] = (int(fields[1]), fields[19])
-    return out
-
-
-def _record_processes(run_dir: Path, before: set[int]) -> None:
-    """Write the processes ``ray.init`` started (descendants of this process that were not there
-    ``before``) to :data:`PROCESSES_FILE`."""
-    table, mine, todo = _processes(), [], [os.getpid()]
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in before:
-                mine.append([child, table[child][1]])
-            todo.append(child)
-    write_json(Path(run_dir) / PROCESSES_FILE, mine)
+def _processes() -> list[int]:
+    """The ids of every process (``/proc``; empty where there is none)."""
+    return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()] if Path("/proc").is_dir() else []
 
 
 def tagged_processes(run_dir: str | Path) -> list[int]:
-    """The processes of this user that carry the run folder's tag or that its last driver listed
-    (not this process)."""
+    """The processes of this user whose environment carries the run folder's tag (not this process)."""
     want = f"{TAG_VAR}={run_tag(run_dir)}".encode()
-    table = _processes()
-    try:
-        listed = {int(pid): started for pid, started in json.loads((Path(run_dir) / PROCESSES_FILE).read_text())}
-    except (OSError, ValueError, TypeError):
-        listed = {}
     pids = []
-    for pid, (_, started) in table.items():
+    for pid in _processes():
         if pid == os.getpid():
-            continue
-        if listed.get(pid) == started:
-            pids.append(pid)
             continue
         try:
             environ = Path(f"/proc/{pid}/environ").read_bytes()

@@ -5,6 +5,9 @@ the lock on the Optuna study ``(storage URL, study name)`` is a file in a privat
 (``$TMPDIR/did-orchestrator-<uid>/``), so it holds between drivers on one machine. Without it a
 second driver would mark the first one's running trials as interrupted and its results would be
 lost. Both locks are ``flock`` locks: the kernel releases them when the process dies (kill -9).
+A lock file is opened without following a symbolic link (one left in a run folder could point
+anywhere), and the storage's lock file is removed when it is released (it names one of many
+storages; the run folder's ``.lock`` stays, a mark of a run folder).
 
 Example:
     >>> with lock_run_folder(run_dir), lock_storage(url, "ablation_dims-smoke"):
@@ -12,6 +15,7 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -25,17 +29,44 @@ from .study_file import StudyError
 
 
 def _flock(path: Path, busy: str):
-    f = open(path, "a+")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    """The open lock file ``path``, locked; :class:`StudyError` ``busy`` when another process holds it.
+    A file removed by its holder's release (:func:`_release`) between our open and our lock is
+    opened anew, so two processes never hold locks on two files of one name."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as e:
+            why = "a symbolic link; remove it" if path.is_symlink() else (e.strerror or str(e))
+            raise StudyError(f"{path}: cannot open the lock file ({why})") from None
+        f = os.fdopen(fd, "r+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            raise StudyError(busy) from None
+        try:
+            same = os.path.samestat(os.fstat(f.fileno()), os.stat(path, follow_symlinks=False))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
         f.close()
-        raise StudyError(busy) from None
-    f.seek(0)
-    f.truncate()
-    f.write(str(os.getpid()))
-    f.flush()
+    try:
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+    except OSError as e:  # a full disk: name the file
+        with contextlib.suppress(OSError):
+            f.close()  # closes the file even when flushing it fails again
+        raise OSError(e.errno, e.strerror, str(path)) from None
     return f
+
+
+def _release(f, path: Path | None = None) -> None:
+    """Unlock; with ``path``, remove the lock file first (while still holding it)."""
+    if path is not None:
+        path.unlink(missing_ok=True)
+    f.close()
 
 
 @contextmanager
@@ -44,7 +75,7 @@ def lock_run_folder(run_dir: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        f.close()
+        _release(f)
 
 
 def storage_key(url: str, study_name: str) -> str:
@@ -70,4 +101,4 @@ def lock_storage(url: str, study_name: str) -> Iterator[None]:
     try:
         yield
     finally:
-        f.close()
+        _release(f, path)  # lock files of every storage ever run would pile up in the temp folder

@@ -130,7 +130,8 @@ class Study:
 
 
 def grid_size(space: dict[str, Any]) -> int:
-    return math.prod(len(spec.grid()) for spec in space.values())
+    """The number of grid points (every parameter has a grid), counted without building the grid."""
+    return math.prod(spec.n_points() for spec in space.values())
 
 
 def product(space: dict[str, Any]) -> list[dict[str, Any]]:
@@ -152,7 +153,8 @@ def comparison_space(arms: list[Arm], datasets: list[str]) -> dict[str, Any]:
 
 
 def first_point(space) -> dict[str, Any]:
-    return {n: (s.grid() or [s.low])[0] for n, s in space.items()}
+    """Each parameter's first grid point (its low end for a range), without building the grid."""
+    return {n: (getattr(s, "values", None) or getattr(s, "choices", None) or [s.low])[0] for n, s in space.items()}
 
 
 def study_as_dict(study: Study) -> dict[str, Any]:

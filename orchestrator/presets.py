@@ -14,11 +14,14 @@ from typing import Any
 
 from did_core.models import ConfigError, ModelSpec, PluginError, available_models, get_model
 
+from .objectives import check_objectives
 from .plan import METHOD, Arm, Study, comparison_space, first_point, grid_size
 from .study_file import (ArmOverride, EarlyStopping, Evaluation, Objective, PresetSection, Search, SearchOverride,
                          StudyError, StudyFile, read_study_file, validate)
 
 MAX_GRID = 100_000
+MAX_TRIALS = 100_000  # configurations x seeds
+MAX_PROBES = 1_000  # a parameter with more grid points has its two ends probed, not every point
 
 
 def load_study(name_or_path: str | Path, preset: str = "smoke", model: ModelSpec | None = None) -> Study:
@@ -53,8 +56,11 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
         _check_datasets(datasets, f"{where}.datasets" if section.datasets else "datasets", fail)
 
     # the arms: each one's fields must belong to its model's Config and build valid configs
+    sections = _arm_sections(sf, section, where, so, fail)
+    if search.sampler == "grid":  # counted before any grid is built or probed (high: 1000000000000)
+        _check_grid_size([sp for _, sp, _ in sections.values()], len(datasets) if comparison else None, fail)
     arms, probes = [], []
-    for name, (arm_fixed, arm_space, arm_origin) in _arm_sections(sf, section, where, so, fail).items():
+    for name, (arm_fixed, arm_space, arm_origin) in sections.items():
         cfg_cls = specs[name].config_cls
         arm_fixed = {**fixed, **arm_fixed}
         arm_origin = {**origin, **arm_origin}
@@ -67,9 +73,15 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
                         steps=int(getattr(probe, "steps", 0)), config_cls=cfg_cls))
     space = comparison_space(arms, datasets) if comparison else arms[0].space
     _check_protocols(arms, probes, fail)
+    check_objectives(arms, probes, sf.objectives, fail)
     n_trials = so.n_trials or search.n_trials
-    _check_sampler(search.sampler, n_trials, space, len(datasets) * sum(grid_size(a.space) for a in arms)
-                   if comparison else None, len(sf.objectives), fail)
+    _check_sampler(search.sampler, n_trials, space, len(sf.objectives), fail)
+    planned = (len(datasets) * sum(grid_size(a.space) for a in arms) if comparison else grid_size(space)) \
+        if search.sampler == "grid" else n_trials
+    if planned * len(seeds) > MAX_TRIALS:
+        raise fail("seeds" if planned <= MAX_TRIALS else "search.n_trials",
+                   f"the study plans {planned * len(seeds):,} trials ({planned:,} configurations x {len(seeds):,} "
+                   f"seeds), more than {MAX_TRIALS:,}")
     population = so.population_size or search.population_size
     if population is not None and search.sampler != "nsga2":
         raise fail("search.population_size", "only the nsga2 sampler has a population")
@@ -144,20 +156,24 @@ def _merged_fixed(sf: StudyFile, section: PresetSection, where: str, comparison:
     return fixed, origin
 
 
-def _check_sampler(sampler: str, n_trials: int | None, space: dict[str, Any], comparison_size: int | None,
-                   n_objectives: int, fail) -> None:
+def _check_grid_size(spaces: list[dict[str, Any]], n_datasets: int | None, fail) -> None:
+    """A grid study's points (a comparison's: every arm's grid on every dataset), at most MAX_GRID."""
+    for space in spaces if n_datasets is None else []:
+        for name, spec in space.items():
+            if spec.n_points() is None:
+                raise fail(f"search.space.{name}", f"a {spec.type} range has no grid points: give `values: [...]` "
+                                                   "(or use type int / categorical)")
+    size = sum(grid_size(space) for space in spaces) * (n_datasets or 1)
+    if size > MAX_GRID:
+        raise fail("search.space", f"the grid has {size:,} points (more than {MAX_GRID:,})")
+
+
+def _check_sampler(sampler: str, n_trials: int | None, space: dict[str, Any], n_objectives: int, fail) -> None:
     if sampler == "grid":
         if n_trials is not None:
             raise fail("search.n_trials", "the grid sampler runs every grid point; leave n_trials out")
         if not space:
             raise fail("search.space", "the grid sampler needs at least one parameter")
-        for name, spec in space.items():
-            if spec.grid() is None:
-                raise fail(f"search.space.{name}", f"a {spec.type} range has no grid points: give `values: [...]` "
-                                                   "(or use type int / categorical)")
-        size = comparison_size if comparison_size is not None else grid_size(space)
-        if size > MAX_GRID:
-            raise fail("search.space", f"the grid has {size} points (more than {MAX_GRID})")
     else:
         if n_trials is None:
             raise fail("search.n_trials", f"the {sampler} sampler needs n_trials (configurations to try)")
@@ -304,7 +320,7 @@ def _arm_sections(sf: StudyFile, section: PresetSection, where: str, so: SearchO
             if p not in fixed:
                 origin[p] = f"{where}.arms.{name}.space.{p}"
         for p, spec in space.items():
-            if spec.grid() is None:
+            if spec.n_points() is None:
                 at = f"{where}.arms.{name}.space.{p}" if p in (override.space or {}) else f"arms.{name}.space.{p}"
                 raise fail(at, f"a {spec.type} range has no grid points: give `values: [...]` "
                                       "(a comparison runs every grid point)")
@@ -353,7 +369,8 @@ def _check_configs(cfg_cls, budget, fixed, space, seed, origin, fail) -> None:
             raise fail(origin[field], e.why) from None
         raise fail("fixed", str(e)) from None
     for name, spec in space.items():
-        points = spec.grid() or [spec.low, spec.high]
+        n = spec.n_points()
+        points = spec.grid() if n is not None and n <= MAX_PROBES else [spec.low, spec.high]
         for value in points:
             try:
                 cfg_cls.from_preset(budget, **fixed, **{**first_point(space), name: value}, seed=seed)

@@ -8,6 +8,7 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -18,6 +19,9 @@ import optuna
 from optuna.trial import TrialState
 from ray import tune
 
+from did_core.atomic import atomic_path
+
+from .no_space import NoSpace, no_space
 from .plan import Study
 from .results import INTERRUPTED, CurveWriter, format_params, write_results
 from .run_folder import CURVES_FILE, ERROR_FILE, LOSS_PREFIX, THROUGHPUT, Status, param_column, trial_dir
@@ -32,6 +36,10 @@ class Recorder(tune.Callback):
     raised (the error text is the user attr ``error``, the traceback ``trials/<n>/error.txt``), its
     final scores are of another protocol than the study's, or an objective is missing / not finite.
     A trial still running when the session ends stays RUNNING here and is handled by :func:`recover`.
+
+    A full disk (a trial's ``no_space`` report, or a write of the driver's own) sets :attr:`stopped`,
+    which ends the session (:func:`orchestrator.tuning.run_tune`); from then on nothing more is told
+    or written, so the trials still running stay RUNNING and run again on the next run.
     """
 
     def __init__(self, ostudy: optuna.Study, study: Study, run_dir: Path, searcher: OptunaSearcher, log=print):
@@ -42,9 +50,38 @@ class Recorder(tune.Callback):
         self.total = study.planned_trials
         self.told: set[int] = set()
         self.last_scores: dict[int, dict[str, float]] = {}  # trial -> its latest in-training scores
+        self.stopped: NoSpace | None = None  # the disk filled: the session ends, nothing more is written
+
+    @contextlib.contextmanager
+    def _unless_full(self):
+        """Run a callback's writes; a full disk stops the session instead of raising into Ray Tune."""
+        try:
+            yield
+        except Exception as e:
+            full = no_space(e, str(self.run_dir))
+            if full is None:
+                raise
+            self.stopped = self.stopped or full
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        if self.stopped is None:
+            with self._unless_full():
+                self._on_result(trial, result)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        if self.stopped is None:
+            with self._unless_full():
+                self._on_complete(trial)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        if self.stopped is None:
+            with self._unless_full():
+                self._on_error(trial)
+
+    def _on_result(self, trial, result):
         report, number = TrialReport.from_tune(result), trial.config["number"]
+        if report is not None and report.note:
+            self.log(f"trial {number}: {report.note}")
         if report is None or report.kind not in ("progress", "eval"):
             return
         values = [(f"{LOSS_PREFIX}{k}", float(v)) for k, v in report.losses.items()] + \
@@ -59,11 +96,13 @@ class Recorder(tune.Callback):
                 warnings.simplefilter("ignore", UserWarning)
                 self.searcher.asked[number].report(float(value), report.step)
 
-    def on_trial_complete(self, iteration, trials, trial, **info):
+    def _on_complete(self, trial):
         r = TrialReport.from_tune(trial.last_result)
         if r is None:
             return
-        if r.kind == "error":
+        if r.kind == "no_space":
+            self.stopped = NoSpace(r.error or str(trial_dir(self.run_dir, trial.config['number'])))
+        elif r.kind == "error":
             self._finish(trial, Status.FAIL, r, error=r.error)
         elif r.kind == "final":
             values = [r.scores.get(o.metric) for o in self.study.objectives]
@@ -80,13 +119,15 @@ class Recorder(tune.Callback):
             self._finish(trial, Status.PRUNED, r)
         # else: stopped because the session ended; recover() re-queues it
 
-    def on_trial_error(self, iteration, trials, trial, **info):
+    def _on_error(self, trial):
         text = ""
         if trial.error_file and Path(trial.error_file).exists():
             text = Path(trial.error_file).read_text(errors="replace")
         r = TrialReport.from_tune(trial.last_result) or TrialReport("error", 0, "", "", 0.0)
         error = _trial_exception(trial)
-        if _process_died(error):  # no verdict on the configuration: the next run runs it again
+        if no_space(error) is not None:  # the trial's own writes (Ray Tune's files of it) found the disk full
+            self.stopped = no_space(error, str(trial_dir(self.run_dir, trial.config["number"])))
+        elif _process_died(error):  # no verdict on the configuration: the next run runs it again
             line = (f"{_error_line(error)} (the trial's process died; it is queued again for the next run, which "
                     "continues from its checkpoint)")
             self._finish(trial, Status.FAIL, r, error=line, tb=text, interrupted=True)
@@ -120,7 +161,8 @@ class Recorder(tune.Callback):
             out = trial_dir(self.run_dir, number)
             out.mkdir(parents=True, exist_ok=True)
             if not (out / ERROR_FILE).exists():  # the trainable writes the model's own traceback there
-                (out / ERROR_FILE).write_text(tb)
+                with atomic_path(out / ERROR_FILE) as tmp:
+                    tmp.write_text(tb)
         try:
             for k, v in attrs.items():
                 handle.set_user_attr(k, v)

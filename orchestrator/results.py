@@ -3,6 +3,10 @@
 ``results.csv`` is rebuilt from the Optuna storage each time a trial finishes, so it always
 holds every finished trial and nothing twice (a trial interrupted and run again appears once,
 under its new number). Its columns and ``curves.csv``'s are named in :mod:`orchestrator.run_folder`.
+A text cell that a spreadsheet would read as a formula (it begins with ``=``, ``+``, ``-``, ``@``, a
+tab or a carriage return) is written with a ``'`` in front, as OWASP advises against CSV injection
+(so is one that begins with ``'``, so that :func:`load_results` gives every text back as it was);
+numbers are written as numbers, a negative one too.
 
 Example:
     >>> df = load_results("runs/ablation_dims-smoke")
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import math
 from pathlib import Path
 from typing import Any, Iterable
@@ -26,6 +31,9 @@ from did_core.atomic import atomic_path
 from .run_folder import (CURVE_COLUMNS, CURVES_FILE, LEAD_COLUMNS, PARAM_PREFIX, RESULTS_FILE, TRAIL_COLUMNS,
                          Status, is_in_training, param_column)
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
+QUOTE = "'"
+INTEGER_COLUMNS = ("trial", "seed", "step", "resumed_from")  # integers, empty where unknown (never 3.0)
 INTERRUPTED = "interrupted"  # user attr of a trial whose process died; its configuration was re-queued
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 TABLE1_SCORES = ["mig", "dci_disentanglement", "sap"]  # the scores of a comparison's table (the paper's Table 1)
@@ -64,35 +72,77 @@ def results_table(study: optuna.Study) -> pd.DataFrame:
     first = LEAD_COLUMNS + sorted((c for c in df if c.startswith(PARAM_PREFIX)), key=lambda c: (lead.get(c, 2), c))
     scores = [c for c in df if c not in first and c not in TRAIL_COLUMNS]
     scores = sorted(c for c in scores if not is_in_training(c)) + sorted(c for c in scores if is_in_training(c))
-    return df[first + scores + TRAIL_COLUMNS].sort_values("trial").reset_index(drop=True)
+    df = df[first + scores + TRAIL_COLUMNS].sort_values("trial").reset_index(drop=True)
+    for c in INTEGER_COLUMNS:
+        if pd.api.types.is_numeric_dtype(df[c]) or df[c].isna().all():
+            df[c] = df[c].astype("Int64")  # an empty cell would make the column float otherwise
+    return df
 
 
 def write_results(run_dir: str | Path, study: optuna.Study) -> pd.DataFrame:
-    """Rewrite ``run_dir/results.csv`` atomically (a reader never sees half a file)."""
+    """Rewrite ``run_dir/results.csv`` atomically (a reader never sees half a file), every text
+    cell safe to open in a spreadsheet (:func:`spreadsheet_safe`)."""
     df = results_table(study)
     with atomic_path(Path(run_dir) / RESULTS_FILE) as tmp:
-        df.to_csv(tmp, index=False)
+        df.map(spreadsheet_safe).to_csv(tmp, index=False)
     return df
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text that a spreadsheet would take for a formula (``=cmd|...``), or that begins with a
+    quote, with a quote in front; anything else (a number, a negative one too) as it is."""
+    return QUOTE + value if isinstance(value, str) and value.startswith((*FORMULA_START, QUOTE)) else value
+
+
+def as_written(value: Any) -> Any:
+    """The text :func:`spreadsheet_safe` was given back (``'=x`` -> ``=x``)."""
+    return value[1:] if isinstance(value, str) and value.startswith(QUOTE) else value
 
 
 class CurveWriter:
     """Appends ``trial, step, name, value`` rows to ``curves.csv``; each write opens, appends and
-    closes the file, so nothing is lost when the process is killed (and the writer pickles)."""
+    closes the file, so nothing is lost when the process is killed (and the writer pickles). A
+    line a crash (or a full disk) cut short is dropped when the writer opens the file, so the next
+    rows never run on from it."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        if self.path.exists():
+            drop_partial_line(self.path)
         if not self.path.exists() or self.path.stat().st_size == 0:
             self.path.write_text(",".join(CURVE_COLUMNS) + "\n")
 
     def write(self, trial: int, step: int, values: Iterable[tuple[str, float]]) -> None:
         rows = [(trial, step, name, value) for name, value in values]
         if rows:
+            text = io.StringIO()
+            csv.writer(text, lineterminator="\n").writerows(rows)
             with open(self.path, "a", newline="") as f:
-                csv.writer(f).writerows(rows)
+                f.write(text.getvalue())  # one write of whole lines
+
+
+def drop_partial_line(path: Path) -> None:
+    """Cut the file after its last newline (only the last line can be partial; a file whose header
+    was cut is emptied)."""
+    with open(path, "rb+") as f:
+        end = pos = f.seek(0, io.SEEK_END)
+        while pos > 0:
+            start = max(0, pos - 4096)  # read back from the end, a block at a time
+            f.seek(start)
+            chunk = f.read(pos - start)
+            if pos == end and chunk.endswith(b"\n"):
+                return  # whole
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                f.truncate(start + cut + 1)
+                return
+            pos = start
+        f.truncate(0)
 
 
 def load_results(run_dir: str | Path) -> pd.DataFrame:
-    return pd.read_csv(Path(run_dir) / RESULTS_FILE)
+    """``results.csv`` as written: every text cell as the trial had it (:func:`as_written`)."""
+    return pd.read_csv(Path(run_dir) / RESULTS_FILE).map(as_written)
 
 
 def load_curves(run_dir: str | Path) -> pd.DataFrame:

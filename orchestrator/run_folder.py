@@ -32,6 +32,7 @@ import csv
 import dataclasses
 import enum
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,9 +93,10 @@ def trial_dir(run_dir: str | Path, number: int) -> Path:
 def not_a_run_folder(run_dir: str | Path) -> str | None:
     """Why ``run_dir`` may not be emptied as a run folder (``--fresh``), or None when it may.
 
-    It may when it is missing, holds nothing but the lock, or holds a ``meta.json`` that reads as
-    :class:`RunMeta` and nothing a run folder does not hold (a file or folder of any other name
-    is someone's: ``--fresh`` never deletes it)."""
+    It may when it is missing, holds nothing but the lock, or holds nothing a run folder does not
+    hold (a file or folder of any other name is someone's: ``--fresh`` never deletes it) and either
+    a ``meta.json`` that reads as :class:`RunMeta` or, beside an unreadable one (cut short by a
+    full disk), the driver's lock (no one but the study command makes a ``.lock``)."""
     run_dir = Path(run_dir)
     if not run_dir.exists():
         return None
@@ -110,6 +112,8 @@ def not_a_run_folder(run_dir: str | Path) -> str | None:
     try:
         RunMeta.read(run_dir)
     except (OSError, ValueError, TypeError) as e:
+        if LOCK_FILE in names and META_FILE in names:
+            return None
         return f"{run_dir} has no readable {META_FILE} ({type(e).__name__}: {e})"
     return None
 
@@ -126,8 +130,10 @@ def meta_of_same_study(run_dir: str | Path, optuna_study: str, storage: str, own
     try:
         meta = RunMeta.read(run_dir)
     except (OSError, ValueError, TypeError) as e:
-        raise StudyError(f"{run_dir / META_FILE}: unreadable ({type(e).__name__}: {e}); run with --fresh to "
-                         "start over, or give another --out") from None
+        why = not_a_run_folder(run_dir)
+        advice = "run with --fresh to start over" if why is None else f"--fresh would refuse it ({why})"
+        raise StudyError(f"{run_dir / META_FILE}: unreadable ({type(e).__name__}: {e}); {advice}, or give "
+                         "another --out") from None
     own = "the folder's own optuna.db"
     theirs = own if own_storage and meta.storage.endswith("/" + OPTUNA_DB) else meta.storage
     ours = own if own_storage else storage
@@ -144,6 +150,16 @@ def held(run_dir: str | Path, path: str | Path) -> bool:
         return Path(path).is_file() and Path(path).resolve().is_relative_to(Path(run_dir).resolve())
     except OSError:
         return False
+
+
+def links_in(run_dir: str | Path) -> list[Path]:
+    """The symbolic links anywhere inside ``run_dir`` (not followed): a run folder someone hands
+    you could link ``study.yaml``, ``curves.csv`` or ``trials/<n>`` to any file or folder of yours,
+    which the study command would then write to. (``run_dir`` itself may be a link: you chose it.)"""
+    found = []
+    for root, dirs, files in os.walk(run_dir):  # does not descend into linked folders
+        found += [Path(root) / n for n in dirs + files if (Path(root) / n).is_symlink()]
+    return sorted(found)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -48,6 +48,22 @@ def storage_url(study: Study, run_dir: Path) -> str:
     return study.storage or f"sqlite:///{(run_dir / 'optuna.db').resolve()}"
 
 
+def in_memory(url: str) -> bool:
+    """Whether the storage URL names a database that lives only as long as the process (SQLite's
+    ``sqlite://``, ``sqlite:///``, ``sqlite:///:memory:``, ``?mode=memory``): a rerun would find none
+    of its trials."""
+    import sqlalchemy.engine
+    import sqlalchemy.exc
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:  # not a URL: Optuna's own error says so when it opens it
+        return False
+    database = parsed.database or ""
+    return parsed.get_backend_name() == "sqlite" and (
+        database in ("", ":memory:") or database.startswith("file::memory:") or parsed.query.get("mode") == "memory")
+
+
 def make_sampler(study: Study, resumed_after: int = 0) -> optuna.samplers.BaseSampler:
     """The study's sampler. A study resumed after ``resumed_after`` trials gets a seed derived from
     (seed, that count): seeded as at its first start, it would propose its first configurations

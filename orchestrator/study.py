@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import datetime as dt
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import pandas as pd
 import sqlalchemy.exc
 import yaml
 
+from did_core.atomic import atomic_path
 from did_core.models import ModelSpec
 from did_core.plugins import PluginError
 
@@ -42,11 +42,13 @@ from .inventory import list_everything
 from .locks import lock_run_folder, lock_storage
 from .local_ray import check_fits, living_nodes, ray_session, stop_leftovers
 from .tuning import run_tune
+from .folder_setup import empty_for_fresh, make_folder, refuse_links, unmake
 from .run_folder import (LOCK_FILE, PARAM_PREFIX, REPORT_FILE, SELECTION_FILE, STUDY_FILE, RunMeta, Session,
-                         Status, meta_of_same_study, not_a_run_folder)
+                         Status, meta_of_same_study)
+from .no_space import NoSpace, no_space
 from .reach import check_shared
 from .storage import RunStorage
-from .search import open_study, recover, remaining_trials, storage_url
+from .search import in_memory, open_study, recover, remaining_trials, storage_url
 
 
 
@@ -77,6 +79,10 @@ def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path |
     study = load_study(name_or_path, preset, model=model)
     if storage:
         study.storage = storage
+    if study.storage and in_memory(study.storage):
+        raise StudyError(f"{'--storage' if storage else study.source + ': search.storage'} {study.storage}: an "
+                         "in-memory database keeps nothing once the command ends, so a rerun would train every "
+                         "trial again; give a file (sqlite:///path/optuna.db) or a database server")
     remote = RunStorage.parse(out)
     run_dir = run_folder_of(study, out, cache)
     if address is None:
@@ -91,13 +97,10 @@ def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path |
 
 def _in_run_folder(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, outputs, log,
                    t0) -> StudyRun:
-    created = not run_dir.exists()
     if fresh:
-        _clear_run_dir(run_dir)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise StudyError(f"--out {run_dir}: cannot make the run folder ({e.strerror or e})") from None
+        empty_for_fresh(run_dir)
+    refuse_links(run_dir)  # a run folder handed over could link study.yaml, trials/<n>, ... to anything
+    made = make_folder(run_dir)
     try:
         with lock_run_folder(run_dir):
             _stop_leftovers(run_dir, log)
@@ -107,10 +110,14 @@ def _in_run_folder(study, run_dir, remote, address, max_concurrent, dashboard, f
                 check_shared(run_dir, address)  # a local --out on a cluster: refused unless every node sees it
             with lock_storage(storage_url(study, run_dir), study.run_name):
                 return _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, outputs, log, t0)
-    except StudyError:
-        if created and {p.name for p in run_dir.iterdir()} <= {LOCK_FILE}:
-            shutil.rmtree(run_dir)  # refused before anything was written: leave no folder behind
-        raise
+    except Exception as e:
+        refusal = e if isinstance(e, StudyError) else no_space(e, str(run_dir))
+        if refusal is None:
+            raise
+        unmake(run_dir, made)  # refused before any trial ran: leave no folder behind
+        if refusal is e:
+            raise
+        raise refusal from None
 
 
 def run_folder_of(study: Study, out: str | Path | None, cache: str | Path | None = None) -> Path:
@@ -149,11 +156,11 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
     try:
         ostudy = open_study(study, run_dir, fresh=fresh)  # a different version of the study is refused
     except (ImportError, sqlalchemy.exc.SQLAlchemyError) as e:
-        raise StudyError(f"storage {url}: Optuna cannot open it ({type(e).__name__}: {e})") from None
+        raise no_space(e, url) or StudyError(f"storage {url}: Optuna cannot open it ({type(e).__name__}: {e})") from None
     # written only now that nothing refuses the run: the folder's study.yaml is what its results used
-    (run_dir / STUDY_FILE).write_text(
-        f"# {study.name} as run with preset {study.preset!r} (from {study.source})\n"
-        + yaml.safe_dump(study_as_dict(study), sort_keys=False))
+    with atomic_path(run_dir / STUDY_FILE) as tmp:
+        tmp.write_text(f"# {study.name} as run with preset {study.preset!r} (from {study.source})\n"
+                       + yaml.safe_dump(study_as_dict(study), sort_keys=False))
     for old, _ in recover(ostudy, study):
         log(f"trial {old} was interrupted by the previous run; its configuration is queued again")
     todo = remaining_trials(ostudy, study)
@@ -168,6 +175,11 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
     if todo > 0:
         try:
             run_tune(study, ostudy, run_dir, remote, todo, address, max_concurrent, dashboard, model, meta, log)
+        except Exception as e:  # Ray Tune wraps what failed: a full disk is said in one line
+            full = no_space(e, str(run_dir))
+            if full is None:
+                raise
+            raise full from None
         finally:
             if remote is not None:
                 remote.pull_trials(run_dir)  # the trials' scores and traversals, for the tables and the report
@@ -182,7 +194,7 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
     if select and not interrupted:
         _select(run_dir, remote, model, log)
     if report:
-        _build_report(run_dir, log, [model] if model else None)
+        _build_report(run_dir, url, log, [model] if model else None)
     if remote is not None:
         remote.push_run(run_dir)
     _summary(study, run_dir, url, df, best, interrupted, log)
@@ -265,7 +277,7 @@ def _steps_text(study: Study) -> str:
     return "steps per trial: " + ", ".join(f"{a.label} {a.steps}" for a in study.arms)
 
 
-def _build_report(run_dir: Path, log, models: list[ModelSpec] | None) -> None:
+def _build_report(run_dir: Path, storage: str, log, models: list[ModelSpec] | None) -> None:
     try:
         from . import report
     except ImportError:
@@ -274,7 +286,7 @@ def _build_report(run_dir: Path, log, models: list[ModelSpec] | None) -> None:
     if build is None:
         return
     try:
-        build(run_dir, models=models)
+        build(run_dir, models=models, storage=storage)  # the storage this command ran on, wherever it is
     except Exception as e:  # the study's results are written; a report problem must not hide them
         log(f"report: could not be built ({type(e).__name__}: {e})")
 
@@ -310,17 +322,6 @@ def _now() -> str:
     return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def _clear_run_dir(run_dir: Path) -> None:
-    """``--fresh``: empty a run folder; a folder that is not one is refused (``not_a_run_folder``)."""
-    why = not_a_run_folder(run_dir)
-    if why:
-        raise StudyError(f"--fresh: {why}; not deleting anything")
-    if not run_dir.exists():
-        return
-    with lock_run_folder(run_dir):
-        for p in run_dir.iterdir():
-            if p.name != LOCK_FILE:
-                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -358,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
         run = run_study(args.study, preset=args.preset, out=args.out, address=args.address,
                         max_concurrent=args.max_concurrent, dashboard=args.dashboard, fresh=args.fresh,
                         storage=args.storage, cache=args.cache, select=not args.no_select)
+    except NoSpace as e:  # not bad input: the study is interrupted, and continues when rerun
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except (StudyError, PluginError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

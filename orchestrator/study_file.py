@@ -55,21 +55,27 @@ parameters are then `method` (the arm's name), `dataset` and the arms' own param
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from did_core.models.base import MAX_SEED
 
 # reading a file (and the error every check raises) is study_reader's; its names stay importable here
 from .study_reader import (MAX_FILE_BYTES, PROJECT_ROOT, STUDIES_DIR, StudyError, find_study_file,  # noqa: F401
                            list_studies, load_yaml, read_study_file, read_text)
 
 MAX_DESCRIPTION = 10_000  # characters
+MAX_NAME = 100  # characters: the run folder's name is <name>-<preset>, and a file name has at most 255 bytes
+MAX_SEEDS = 10_000  # seeds per configuration
 Scalar = Union[bool, int, float, str]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]  # numpy's and scikit-learn's seeds take 32 bits
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a .nan bound or choice is refused
 
 
 # ---- the search space: one entry per parameter, `type` decides the rest ----------------------
@@ -94,6 +100,10 @@ class IntParam(_Strict):
     def grid(self) -> list[int] | None:
         return list(self.values) if self.values else list(range(self.low, self.high + 1, self.step))
 
+    def n_points(self) -> int:
+        """``len(grid())`` without building it (``high: 1000000000000`` is a count, not a list)."""
+        return len(self.values) if self.values else len(range(self.low, self.high + 1, self.step))
+
 
 class _FloatRange(_Strict):
     low: float
@@ -109,6 +119,9 @@ class _FloatRange(_Strict):
 
     def grid(self) -> list[float] | None:
         return list(self.values) if self.values else None
+
+    def n_points(self) -> int | None:
+        return len(self.values) if self.values else None
 
 
 class FloatParam(_FloatRange):
@@ -126,6 +139,14 @@ class CategoricalParam(_Strict):
     type: Literal["categorical"]
     choices: list[Scalar] = Field(min_length=1)
 
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _finite(cls, v):
+        bad = [c for c in v if isinstance(c, float) and not math.isfinite(c)] if isinstance(v, list) else []
+        if bad:
+            raise ValueError(f"{bad[0]} is not a finite number")
+        return v
+
     @field_validator("choices")
     @classmethod
     def _unique(cls, v):
@@ -135,6 +156,9 @@ class CategoricalParam(_Strict):
 
     def grid(self) -> list:
         return list(self.choices)
+
+    def n_points(self) -> int:
+        return len(self.choices)
 
 
 Param = Annotated[Union[IntParam, FloatParam, LogFloatParam, CategoricalParam], Field(discriminator="type")]
@@ -161,7 +185,7 @@ class Search(_Strict):
     sampler: Literal["grid", "tpe", "random", "cmaes", "nsga2"]
     space: dict[str, Param] = Field(default_factory=dict)
     n_trials: int | None = Field(None, ge=1)
-    seed: int = 0
+    seed: Seed = 0
     population_size: int | None = Field(None, ge=2)  # nsga2 only
     storage: str | None = None
 
@@ -198,7 +222,12 @@ def _seeds(v: Any) -> Any:
         isinstance(v, list) and v and all(isinstance(s, int) and not isinstance(s, bool) for s in v)
         and len(set(v)) == len(v))
     if not ok:
-        raise ValueError(f"expected a count >= 1 or a non-empty list of distinct integers, got {v!r}")
+        raise ValueError(f"expected a count >= 1 or a non-empty list of distinct integers, got {str(v)[:100]}")
+    if (v if isinstance(v, int) else len(v)) > MAX_SEEDS:
+        raise ValueError(f"at most {MAX_SEEDS} seeds per configuration, got {v if isinstance(v, int) else len(v)}")
+    bad = [s for s in ([] if isinstance(v, int) else v) if not 0 <= s <= MAX_SEED]
+    if bad:
+        raise ValueError(f"a seed is an integer in [0, {MAX_SEED}], got {bad[0]}")
     return v
 
 
@@ -209,7 +238,7 @@ def _switch_off(v: Any) -> Any:
 class SearchOverride(_Strict):
     space: dict[str, Param] | None = None  # replaces the named parameters' specs
     n_trials: int | None = Field(None, ge=1)
-    seed: int | None = None
+    seed: Seed | None = None
     population_size: int | None = Field(None, ge=2)
 
 
@@ -251,7 +280,7 @@ class PresetSection(_Strict):
 
 
 class StudyFile(_Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = Field("", max_length=MAX_DESCRIPTION)
     kind: Literal["ablation", "search", "comparison"] | None = None
     model: str | None = None  # one model ...

@@ -18,6 +18,7 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STUDIES_DIR = PROJECT_ROOT / "studies"
 MAX_FILE_BYTES = 256 * 1024  # the largest built-in study is a few kB
+MAX_DEPTH = 32  # nested mappings and lists; the deepest built-in study nests 5
 
 
 class StudyError(ValueError):
@@ -43,14 +44,38 @@ def list_studies() -> list[str]:
 
 class _NoAliasLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` without aliases (``*name``): a study file has no use for them, and
-    nested aliases expand a small file into gigabytes (a "billion laughs")."""
+    nested aliases expand a small file into gigabytes (a "billion laughs"). It also refuses a key
+    given twice in one mapping (YAML would keep the last silently) and nesting deeper than
+    :data:`MAX_DEPTH` (10,000 ``[`` would exhaust Python's recursion)."""
+
+    depth = 0
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(None, None, f"found the alias *{event.anchor}; a study file may not use "
                                                           "anchors and aliases (write the value out)", event.start_mark)
-        return super().compose_node(parent, index)
+        if self.depth >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                              self.peek_event().start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: {...}`: merged, not a key
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) or key is None:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is given twice",
+                                                            key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_yaml(text: str, label: str) -> Any:
@@ -58,7 +83,16 @@ def load_yaml(text: str, label: str) -> Any:
     try:
         return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as e:
-        raise StudyError(f"{label}: not valid YAML: {e}") from None
+        raise StudyError(f"{label}: not valid YAML: {_one_line(e)}") from None
+
+
+def _one_line(error: yaml.YAMLError) -> str:
+    """``line 3, column 1: the key 'a' is given twice``: PyYAML's message without its excerpt."""
+    mark, problem = getattr(error, "problem_mark", None), getattr(error, "problem", None)
+    if mark is None or problem is None:
+        return " ".join(str(error).split())
+    context = getattr(error, "context", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: " + (f"{context}: " if context else "") + problem
 
 
 def read_text(path: Path, label: str) -> str:

@@ -12,7 +12,10 @@ never read as scores, since losses and scores sit under their own keys:
             ``scores/fast/mig``, which early stopping reads (:func:`scheduler_metric`)
 - final:    ``scores`` by name and their ``protocol``
 - an exception from the model: ``error`` ("<ExceptionType>: <message>"), the traceback in
-  ``trials/<number>/error.txt``
+  ``trials/<number>/error.txt``; a full disk (:mod:`orchestrator.no_space`): ``no_space``, the
+  file it could not write in ``error``: no verdict on the configuration, the driver stops the study
+- a checkpoint it resumed from that is unreadable (:class:`~did_core.checkpoint.CheckpointUnreadable`):
+  the trial starts over from step 0, and its first report's ``note`` says so (the driver logs it)
 
 The model checkpoints into the trial folder (:class:`~orchestrator.trial_folder.TrialFolder`:
 the run folder's ``trials/<n>/``, or a scratch folder on the trial's node uploaded to a run folder
@@ -32,6 +35,7 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import socket
@@ -45,11 +49,14 @@ from typing import Any
 import ray
 from ray import tune
 
+from did_core.atomic import atomic_path
+from did_core.checkpoint import CheckpointUnreadable
 from did_core.models import Eval, Final, ModelSpec, Progress, get_model
 from did_core.training import CHECKPOINT
 
 from .environment import capture
-from .run_folder import TRIAL_FILE, TrialRecord
+from .no_space import no_space
+from .run_folder import ERROR_FILE, TRIAL_FILE, TrialRecord
 from .trial_folder import TrialFolder
 
 SCORES = "scores"  # the key of a report's scores; Ray flattens nested keys with "/"
@@ -59,7 +66,7 @@ SCORES = "scores"  # the key of a report's scores; Ray flattens nested keys with
 class TrialReport:
     """One report of a running trial, from the trainable to the Recorder (and Tune's scheduler)."""
 
-    kind: str  # "progress" | "eval" | "final" | "error"
+    kind: str  # "progress" | "eval" | "final" | "error" | "no_space"
     step: int
     node: str
     host: str
@@ -68,7 +75,8 @@ class TrialReport:
     images_per_sec: float | None = None  # progress
     scores: dict[str, float] = field(default_factory=dict)  # eval: by column ("fast/mig"); final: by name
     protocol: str | None = None  # final: the protocol of its scores
-    error: str | None = None  # error: "<ExceptionType>: <message>"
+    error: str | None = None  # error: "<ExceptionType>: <message>"; no_space: the file it could not write
+    note: str | None = None  # what the driver should say about the trial (a checkpoint it could not resume)
 
     def to_tune(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -76,7 +84,7 @@ class TrialReport:
     @classmethod
     def from_tune(cls, result: dict[str, Any] | None) -> "TrialReport | None":
         """The report in a Tune result (None for a result that holds none, e.g. Tune's own)."""
-        if not result or result.get("kind") not in ("progress", "eval", "final", "error"):
+        if not result or result.get("kind") not in ("progress", "eval", "final", "error", "no_space"):
             return None
         return cls(**{f.name: result[f.name] for f in dataclasses.fields(cls) if f.name in result})
 
@@ -115,29 +123,45 @@ def run_trial(trial: dict[str, Any], model: ModelSpec | None = None) -> None:
 
 def _run(model: ModelSpec, trial: dict[str, Any], folder: TrialFolder, where: dict[str, Any]) -> None:
     out = folder.out
-    _restore_checkpoint(out, folder, trial.get("resumed_from"))
-    config = build_config(model, trial)
-    TrialRecord(number=trial["number"], config_id=trial["config_id"], seed=trial["seed"], params=trial["params"],
-                model=model.name, budget=trial["budget"], config=config.to_dict(),
-                resumed_from=trial.get("resumed_from"), **where, environment=capture()).write(out)
-    folder.sync((TRIAL_FILE,))
     step = [0]  # the latest event's step
+    checkpoints = bool(trial.get("tune_checkpoints"))
     try:
-        _train(model, config, folder, where, step, tune_checkpoints=bool(trial.get("tune_checkpoints")))
+        origin = _restore_checkpoint(out, folder, trial.get("resumed_from"))
+        config = build_config(model, trial)
+        TrialRecord(number=trial["number"], config_id=trial["config_id"], seed=trial["seed"], params=trial["params"],
+                    model=model.name, budget=trial["budget"], config=config.to_dict(),
+                    resumed_from=trial.get("resumed_from"), **where, environment=capture()).write(out)
+        folder.sync((TRIAL_FILE,))
+        try:
+            _train(model, config, folder, where, step, checkpoints)
+        except CheckpointUnreadable as e:
+            if origin is None or step[0]:  # not the checkpoint it resumed from
+                raise
+            # a corrupt checkpoint says nothing of the configuration: the trial starts over
+            (out / CHECKPOINT).unlink(missing_ok=True)
+            why = str(e).removeprefix(f"{out / CHECKPOINT}: ")  # the copy here is not the file to name
+            note = f"the checkpoint it resumed from, {origin}, is unreadable ({why}); it starts over from step 0"
+            _train(model, config, folder, where, step, checkpoints, note=note)
     except Exception as e:
+        full = no_space(e, str(out))
+        if full is not None:  # no verdict on the configuration either: the study stops, a rerun runs it again
+            tune.report(TrialReport("no_space", step[0], **where, error=full.path).to_tune())
+            return
         # A model that raises (TrainingDiverged, a bad config, a bug) ends its trial with an `error`
         # report instead of an exception: the worker process stays up for the next trial, and the
         # exception need not pickle. A dying process still reaches Tune as a trial error.
-        (out / "error.txt").write_text(traceback.format_exc())
+        with contextlib.suppress(OSError), atomic_path(out / ERROR_FILE) as tmp:
+            tmp.write_text(traceback.format_exc())
         folder.sync()
         tune.report(TrialReport("error", step[0], **where, error=f"{type(e).__name__}: {e}"[:2000]).to_tune())
 
 
 def _train(model: ModelSpec, config, folder: TrialFolder, where: dict[str, Any], step: list[int],
-           tune_checkpoints: bool) -> None:
+           tune_checkpoints: bool, note: str | None = None) -> None:
     finished, out = False, folder.out
     for event in model.train(config, out_dir=out, resume=True):
         report = TrialReport.of_event(event, where)
+        report.note, note = note, None  # said once, with the first report
         step[0] = report.step
         if isinstance(event, Final):
             folder.sync()  # scores, traversal: in the run folder before the driver hears of them
@@ -165,18 +189,20 @@ def _report_with_checkpoint(metrics: dict[str, Any], out: Path) -> None:
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
-def _restore_checkpoint(out: Path, folder: TrialFolder, resumed_from: int | None) -> None:
-    """Put a checkpoint to resume from into the trial folder, when there is one and none is there.
+def _restore_checkpoint(out: Path, folder: TrialFolder, resumed_from: int | None) -> str | None:
+    """Put a checkpoint to resume from into the trial folder, when there is one and none is there;
+    returns where the checkpoint in the folder came from (for the log, should it be unreadable), or
+    None when there is none.
 
     Tune's own checkpoint comes first (a retried trial, possibly on another node); then the
     checkpoint of the interrupted trial this one replaces, from the run folder.
     """
     if (out / CHECKPOINT).exists():
-        return
+        return str(out / CHECKPOINT)
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             if (Path(d) / CHECKPOINT).exists():
                 shutil.copy2(Path(d) / CHECKPOINT, out / CHECKPOINT)
-                return
-    folder.resume_from(resumed_from)
+                return f"Ray Tune's checkpoint of this trial ({checkpoint.path})"
+    return folder.resume_from(resumed_from)

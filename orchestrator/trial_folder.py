@@ -65,14 +65,18 @@ class TrialFolder:
         remote.get_dir(folder.rel, folder.out)  # what an earlier attempt of this trial uploaded
         return folder
 
-    def resume_from(self, old: int | None) -> None:
-        """Put the checkpoint of trial ``old`` (which this one replaces) here, unless one is here."""
+    def resume_from(self, old: int | None) -> str | None:
+        """Put the checkpoint of trial ``old`` (which this one replaces) here, unless one is here;
+        returns where it came from (None when there was none to put)."""
         if old is None or (self.out / CHECKPOINT_NAME).exists():
-            return
+            return None
+        rel = f"{TRIALS_DIR}/{old}/{CHECKPOINT_NAME}"
         if self.remote is not None:
-            self.remote.get_file(f"{TRIALS_DIR}/{old}/{CHECKPOINT_NAME}", self.out / CHECKPOINT_NAME)
-        elif (trial_dir(self.run_dir, old) / CHECKPOINT_NAME).exists():
+            return f"{self.remote.shown}/{rel}" if self.remote.get_file(rel, self.out / CHECKPOINT_NAME) else None
+        if (trial_dir(self.run_dir, old) / CHECKPOINT_NAME).exists():
             shutil.copy2(trial_dir(self.run_dir, old) / CHECKPOINT_NAME, self.out / CHECKPOINT_NAME)
+            return str(trial_dir(self.run_dir, old) / CHECKPOINT_NAME)
+        return None
 
     def sync(self, only: tuple[str, ...] | None = None) -> None:
         """Upload the folder's files (``only`` these names) to the run folder's URI; nothing for a local one."""

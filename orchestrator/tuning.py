@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from ray.tune.stopper import Stopper
 
 from did_core.models import ModelSpec
 
@@ -29,7 +30,8 @@ from .storage import RunStorage
 
 def run_tune(study: Study, ostudy: optuna.Study, run_dir: Path, remote: RunStorage | None, todo: int,
              address: str | None, max_concurrent: int | None, dashboard: bool, model: ModelSpec | None, meta: RunMeta, log) -> None:
-    """One Ray Tune session over the remaining trials (a first Ctrl-C ends it early, gracefully)."""
+    """One Ray Tune session over the remaining trials (a first Ctrl-C ends it early, gracefully);
+    :class:`~orchestrator.no_space.NoSpace` when the disk filled."""
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -69,6 +71,7 @@ def run_tune(study: Study, ostudy: optuna.Study, run_dir: Path, remote: RunStora
                                       reduction_factor=es.reduction_factor, brackets=es.brackets,
                                       stop_last_trials=False)
         searcher = OptunaSearcher(ostudy, study, bases)
+        recorder = Recorder(ostudy, study, run_dir, searcher, log=log)
         trainable = tune.with_parameters(run_trial, model=model) if model is not None else run_trial
         trainable = tune.with_resources(trainable, {"cpu": res.cpus, "gpu": gpus})
         session = dt.datetime.now().strftime("session-%Y%m%d-%H%M%S")
@@ -82,11 +85,30 @@ def run_tune(study: Study, ostudy: optuna.Study, run_dir: Path, remote: RunStora
             run_config=tune.RunConfig(
                 name=session, verbose=0,
                 **(remote.tune_storage() if remote is not None else {"storage_path": str(run_dir / RAY_DIR)}),
-                callbacks=[Recorder(ostudy, study, run_dir, searcher, log=log), ProgressBoard(study, todo, log=log)],
+                callbacks=[recorder, ProgressBoard(study, todo, log=log)], stop=_StopWhenFull(recorder),
                 failure_config=tune.FailureConfig(max_failures=study.retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
         )
-        tuner.fit()
+        try:
+            tuner.fit()
+        except Exception:
+            if recorder.stopped is None:
+                raise  # else: Tune's own files could not be written either
+    if recorder.stopped is not None:  # the disk filled: the trials that were running run again next time
+        raise recorder.stopped
+
+
+class _StopWhenFull(Stopper):
+    """Ray Tune's stopper: the whole session ends once the Recorder found the disk full."""
+
+    def __init__(self, recorder: Recorder):
+        self.recorder = recorder
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.recorder.stopped is not None
 
 
 def arm_base(study: Study, arm: Arm, run_dir: Path, cpus: float, gpus: float) -> dict[str, Any]:

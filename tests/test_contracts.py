@@ -47,7 +47,7 @@ def test_a_metric_added_through_the_registry_reaches_the_cli_results_and_report(
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING",
              runtime_env={"worker_process_setup_hook": "throwaway_metric.load"})
     try:
-        study = {**TOY_ABLATION, "name": "spread", "seeds": 1, "fixed": {"eval_metrics": "code_spread"}}
+        study = {**TOY_ABLATION, "name": "spread", "seeds": 1, "fixed": {"eval_metrics": "mig,code_spread"}}
         run_dir = run_toy_study(tmp_path / "study", study)
     finally:
         ray.shutdown()

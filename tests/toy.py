@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Iterator
 import numpy as np
 from PIL import Image
 
+from did_core.checkpoint import CheckpointUnreadable
 from did_core.metrics import scores_from_codes
 from did_core.models import Eval, Final, ModelSpec, Progress, TrainConfig, TrainingDiverged
 from did_core.training import CHECKPOINT
@@ -84,7 +85,10 @@ def train(config: Config, out_dir: str | Path | None = None, resume: bool = True
     ckpt = out / CHECKPOINT if out is not None else None
     start = 0
     if ckpt is not None and resume and ckpt.exists():
-        start = json.loads(ckpt.read_text())["step"]
+        try:
+            start = json.loads(ckpt.read_text())["step"]
+        except (ValueError, KeyError, TypeError) as e:  # as load_checkpoint raises for a real model's
+            raise CheckpointUnreadable(f"{ckpt}: not a readable checkpoint ({type(e).__name__}: {e})") from None
     fails = failing(config)
     for step in range(start + 1, config.steps + 1):
         time.sleep(config.sleep_s)

@@ -68,6 +68,14 @@ def _spec(name: str) -> DatasetSpec:
     return DATASETS.get(key)
 
 
+def dataset_sources(name: str) -> list[str]:
+    """The sources dataset ``name`` has: ``procedural``, and ``file`` for those that exist as a file
+    (a ``file:PATH`` dataset: ``file``)."""
+    if name.startswith(FILE_PREFIX):
+        return ["file"]
+    return sorted(_spec(name).sources)
+
+
 def dataset_factors(name: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
     """``(factor_names, factor_sizes)`` of dataset ``name`` without building it (both sources share them)."""
     if name.startswith(FILE_PREFIX):
@@ -116,5 +124,5 @@ def get_dataset(
 
 
 __all__ = ["ALIASES", "BUILT_IN_DATASETS", "DATASETS", "DatasetError", "DatasetSpec", "FactorFileDataset",
-           "FILE_PREFIX", "GroundTruthDataset", "PluginError", "SOURCES", "available_datasets", "dataset_factors", "dataset_images",
+           "FILE_PREFIX", "GroundTruthDataset", "PluginError", "SOURCES", "available_datasets", "dataset_factors", "dataset_images", "dataset_sources",
            "dataset_problem", "get_dataset"]

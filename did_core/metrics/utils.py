@@ -10,20 +10,26 @@ from __future__ import annotations
 
 import numpy as np
 
+MAX_CODE_DIMS = 4096  # Gaussian TC's covariance is d x d: 128 MiB at the limit (10^5 columns would need 75 GiB)
+MAX_ABS_CODE = 1e30  # beyond, DCI's float32 trees overflow to inf and standardising squares overflow float64
+
 
 class MetricInputError(ValueError):
     """Codes or factors cannot be scored; the message names the array and what is wrong."""
 
 
 def check_codes(codes, name: str = "codes") -> np.ndarray:
-    """``codes`` as a float64 [N, d] array with d >= 2, N >= 2 and only finite values."""
+    """``codes`` as a float64 [N, d] array with 2 <= d <= :data:`MAX_CODE_DIMS`, N >= 2 and only
+    finite values of magnitude at most :data:`MAX_ABS_CODE`."""
     arr = np.asarray(codes)
     if arr.ndim != 2:
         raise MetricInputError(f"{name}: expected a 2-D array [N, d], got shape {arr.shape}")
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise MetricInputError(f"{name}: expected numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
     n, d = arr.shape
+    if d > MAX_CODE_DIMS:  # refused before anything of size d x d (or a float64 copy) is allocated
+        raise MetricInputError(f"{name}: {d:,} code dimensions; at most {MAX_CODE_DIMS:,} are scored")
+    arr = arr.astype(np.float64)
     if d < 2:
         raise MetricInputError(f"{name}: need at least two code dimensions, got {d}")
     if n < 2:
@@ -34,6 +40,11 @@ def check_codes(codes, name: str = "codes") -> np.ndarray:
         raise MetricInputError(
             f"{name}: {int(bad.sum())} values are NaN or infinite (first at row {row}, column {col})"
         )
+    big = np.abs(arr) > MAX_ABS_CODE
+    if big.any():
+        row, col = np.argwhere(big)[0]
+        raise MetricInputError(f"{name}: {int(big.sum())} values beyond ±{MAX_ABS_CODE:g}, which cannot be scored "
+                               f"without overflow (first at row {row}, column {col}: {arr[row, col]:g}); rescale the codes")
     return arr
 
 

@@ -15,11 +15,13 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from .forms import switch_form, with_form
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding and scikit-learn's random_state take 32 bits
 
 
 class TrainingDiverged(RuntimeError):
@@ -104,11 +106,13 @@ class TrainConfig:
         for f in ("eval_every", "num_threads"):
             if getattr(self, f) < 0:
                 raise ConfigError.invalid(name, f, f"must be >= 0, got {getattr(self, f)}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError.invalid(name, "seed", f"must be in [0, {MAX_SEED}], got {self.seed}")
         if self.data_source not in ("procedural", "file"):
             raise ConfigError.invalid(name, "data_source", f"must be 'procedural' or 'file', got {self.data_source!r}")
         if not 0.0 <= self.gpu_memory_fraction <= 1.0:
             raise ConfigError.invalid(name, "gpu_memory_fraction", f"must be in [0, 1], got {self.gpu_memory_fraction}")
-        from did_core.data import FILE_PREFIX, dataset_problem  # late: the data package imports torch
+        from did_core.data import FILE_PREFIX, dataset_problem, dataset_sources  # late: the data package imports torch
 
         why = dataset_problem(self.dataset)
         if why:
@@ -116,8 +120,22 @@ class TrainConfig:
         if self.dataset.startswith(FILE_PREFIX) and self.data_path is not None:
             raise ConfigError.invalid(name, "data_path", f"the file of dataset {self.dataset!r} is in its name; "
                                                          "leave data_path unset")
+        # "procedural" is only the default: a dataset that is a file alone is read from it
+        if self.data_source != "procedural" and self.data_source not in dataset_sources(self.dataset):
+            raise ConfigError.invalid(name, "data_source", f"dataset {self.dataset!r} has no {self.data_source!r} "
+                                                           f"source (it has {dataset_sources(self.dataset)})")
         if not self.max_abs_loss > 0:
             raise ConfigError.invalid(name, "max_abs_loss", f"must be > 0, got {self.max_abs_loss}")
+        self._check_metrics(name)
+
+    def _check_metrics(self, name: str) -> None:
+        """Every name in ``eval_metrics`` is a metric the evaluation driver computes."""
+        from did_core.metrics.registry import computed_metrics  # late: the metrics import scikit-learn
+
+        unknown = [m for m in self.metric_names() or [] if m not in computed_metrics()]
+        if unknown:
+            raise ConfigError.invalid(name, "eval_metrics", f"unknown metric(s) {unknown}; the registered metrics "
+                                                            f"are {', '.join(computed_metrics())}")
 
     def metric_names(self) -> list[str] | None:
         """``eval_metrics`` as a list of names; None (every metric) when it is empty."""
@@ -203,7 +221,11 @@ def _coerce(owner: str, name: str, value: Any, hint: Any) -> Any:
                 raise ValueError(value)
             return int(value)
         if base is float:
-            return float(value)
+            number = float(value)
     except (TypeError, ValueError, OverflowError):
         raise ConfigError.invalid(owner, name, f"{value!r} is not a valid {getattr(base, '__name__', base)}") from None
+    if base is float:
+        if not math.isfinite(number):  # a NaN or infinite weight trains nothing: every trial would fail
+            raise ConfigError.invalid(owner, name, f"{value!r} is not a finite number")
+        return number
     return value

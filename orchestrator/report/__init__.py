@@ -44,13 +44,15 @@ MAX_LEADERBOARD = 30  # rows shown; the rest are in results.csv
 MAX_TRAVERSALS = 12  # images: the best model, then the best seed of each other setting, up to this many
 
 
-def build_report(run_dir: str | Path, out: str | Path | None = None, models: list[ModelSpec] | None = None) -> Path:
+def build_report(run_dir: str | Path, out: str | Path | None = None, models: list[ModelSpec] | None = None,
+                 storage: str | None = None) -> Path:
     """Write the report of the run folder ``run_dir`` to ``out`` (default RUN_DIR/report.html).
-    ``models`` replace the registry lookup of the run's models of their names (tests).
+    ``models`` replace the registry lookup of the run's models of their names (tests); ``storage``:
+    the Optuna storage, when the folder holds no ``optuna.db`` of its own.
 
     Raises ``ReportError`` only when ``run_dir`` does not exist; anything else missing is said in the report.
     """
-    return write_report(load_run(run_dir), out, models)
+    return write_report(load_run(run_dir, storage), out, models)
 
 
 def write_report(run: RunData, out: str | Path | None = None, models: list[ModelSpec] | None = None) -> Path:
@@ -285,8 +287,3 @@ def _study_section(page: Page, run: RunData) -> None:
     blocks.append(f"<h3>study.yaml in the run folder (the study as run{', from ' + esc(source) + ', preset applied' if source else ''})</h3>"
                   f"<pre>{esc(run.study_text)}</pre>")
     page.section("Study file", *blocks)
-    root = Path(__file__).resolve().parent.parent
-    for p in (Path(source), Path.cwd() / source, root / source):
-        if p.is_file():
-            return p
-    return None

@@ -18,9 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export", nargs="?", const="", metavar="DIR",
                         help="also write the tables as LaTeX and CSV and the figures as SVG and PDF into DIR "
                              "(default RUN_DIR/export; the report links to them there)")
+    parser.add_argument("--storage", help="the Optuna storage URL, for a run folder without its own optuna.db "
+                                          "(a study run with --storage); the one meta.json names is never read")
     args = parser.parse_args(argv)
     try:
-        run = load_run(args.run_dir)
+        run = load_run(args.run_dir, args.storage)
         if args.export is not None:
             for f in export_report(run, args.export or None):
                 print(f)

@@ -21,6 +21,8 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from did_core.models.report import fmt  # one number format for the report and the models' sections
+MAX_IMAGE_BYTES = 4 * 2**20  # a traversal grid is tens of kB
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1400px;padding:0 24px 48px;color:#222}
@@ -92,9 +94,17 @@ IMAGE_WIDTH, THUMB_WIDTH = 960, 400  # pixels an embedded image is shrunk to, at
 
 
 def image(path: Path, caption: str, thumb: bool = False, link: str | None = None) -> str:
-    """An embedded PNG, shrunk to the width it is shown at; ``link`` (a path relative to the report,
-    e.g. ``trials/3/traversal.png``) makes it open the full-size file while the report is in its run folder."""
-    data = base64.b64encode(shrunk_png(Path(path).read_bytes(), THUMB_WIDTH if thumb else IMAGE_WIDTH)).decode("ascii")
+    """The PNG file ``path`` inline with its caption, shrunk to the width it is shown at; ``link`` (a
+    path relative to the report, e.g. ``trials/3/traversal.png``) makes it open the full-size file
+    while the report is in its run folder. A note in its place when it is no PNG or larger than
+    :data:`MAX_IMAGE_BYTES` (a run folder someone hands you could hold anything under that name)."""
+    with open(path, "rb") as f:
+        raw = f.read(MAX_IMAGE_BYTES + 1)
+    why = ("larger than " + f"{MAX_IMAGE_BYTES // 2**20} MiB" if len(raw) > MAX_IMAGE_BYTES else
+           "not a PNG image" if not raw.startswith(PNG_SIGNATURE) else None)
+    if why:
+        return f'<div class="note">{esc(caption)}: {esc(Path(path).name)} not shown ({why})</div>'
+    data = base64.b64encode(shrunk_png(raw, THUMB_WIDTH if thumb else IMAGE_WIDTH)).decode("ascii")
     img = f'<img class="report-img" alt="{esc(caption)}" src="data:image/png;base64,{data}">'
     if link:
         img = f'<a href="{esc(link)}" title="full size">{img}</a>'
