@@ -38,10 +38,16 @@ def test_builtin_studies_resolve_against_the_did_config():
     assert set(list_studies()) >= {"ablation_dims", "loss_weights", "critic_steps", "did_search"}
     dims = load_study("ablation_dims", "smoke")
     assert dims.sampler == "grid" and dims.kind == "ablation"
-    assert [p["n_compare_dims"] for p in dims.grid()] == list(range(1, 11))
-    assert dims.planned_trials == 10 * len(dims.seeds)
+    # DiD's broadcast form, k = 1..5 of 5 latents; the paper preset: the paper's form, k = 1..10 of 10
+    assert [p["n_compare_dims"] for p in dims.grid()] == list(range(1, 6))
+    assert {p["form"] for p in dims.grid()} == {"broadcast"} and dims.fixed["n_latents"] == 5
+    assert dims.planned_trials == 5 * len(dims.seeds)
     paper = load_study("ablation_dims", "paper")
     assert len(paper.seeds) >= 3 and paper.budget == "paper" and paper.steps == 100_000
+    assert [p["n_compare_dims"] for p in paper.grid()] == list(range(1, 11))
+    assert {p["form"] for p in paper.grid()} == {"paper"} and paper.fixed["n_latents"] == 10
+    demo = load_study("ablation_dims", "demo")  # make demo: the two forms side by side on Squares
+    assert sorted(p["form"] for p in demo.grid()) == ["broadcast", "paper"] and demo.fixed["dataset"] == "squares"
     critic = load_study("critic_steps", "quick")
     assert [p["n_critic"] for p in critic.grid()] == [1, 2, 3, 5, 8]
     weights = load_study("loss_weights", "smoke")
@@ -51,7 +57,7 @@ def test_builtin_studies_resolve_against_the_did_config():
     assert joint.early_stopping.metric == "fast/mig" and joint.early_stopping.mode == "max"
     assert joint.early_stopping.grace_period == joint.fixed.get("eval_every", 10)
     demo = load_study("ablation_dims", "demo")
-    assert demo.budget == "smoke" and demo.steps == 60
+    assert demo.budget == "quick" and demo.steps == 1200 and demo.planned_trials == 4  # 2 forms x 2 seeds
 
 
 def test_grid_plan_and_seeds():
@@ -172,8 +178,8 @@ def test_cli_reports_the_bad_field_and_lists_studies(tmp_path):
 
 def test_a_preset_of_a_single_model_study_may_replace_its_dataset():
     small = load_study("ablation_dims", "small")
-    assert small.arms[0].fixed["dataset"] == "squares" and small.arms[0].fixed["n_latents"] == 5
-    assert len(small.grid()) == 5 and load_study("ablation_dims", "smoke").arms[0].fixed["dataset"] == "dsprites"
+    assert small.arms[0].fixed["dataset"] == "squares" and small.arms[0].fixed["n_latents"] == 3
+    assert len(small.grid()) == 3 and load_study("ablation_dims", "smoke").arms[0].fixed["dataset"] == "dsprites"
     assert "presets.smoke.dataset: unknown dataset(s) ['mnist']" in error_of(
         dataset="dsprites", presets={"smoke": {"dataset": "mnist"}})
     cmp = {"name": "c", "datasets": ["dsprites"], "arms": {"a": {"model": "did"}}, "objectives": [{"metric": "mig"}],
