@@ -19,11 +19,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)" $(TORCH_INDEX)
 	$(PY) -m pip install --quiet -e ".[test]"
+	@bash .ci/install_chromium.sh >/dev/null 2>&1 || echo "note: Debian's chromium could not be installed; --export (figures as SVG/PDF) needs it"
 	touch $(STAMP)
 
 test: $(STAMP)
 	@bash .ci/install_chromium.sh >/dev/null 2>&1 || echo "note: Debian's chromium could not be installed; the report's browser tests will be skipped"
 	@bash .ci/install_postgresql.sh >/dev/null 2>&1 || echo "note: Debian's postgresql could not be installed; the PostgreSQL storage test will be skipped"
+	@bash .ci/install_latex.sh >/dev/null 2>&1 || echo "note: Debian's texlive could not be installed; the LaTeX export test will be skipped"
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
