@@ -63,6 +63,12 @@ class Recorder(tune.Callback):
                 raise
             self.stopped = self.stopped or full
 
+    def __getstate__(self):  # Tune pickles its callbacks; `log` may be a print another module has replaced
+        return {k: v for k, v in self.__dict__.items() if k != "log"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, log=print)
+
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if self.stopped is None:
             with self._unless_full():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +41,8 @@ def test_ablation_dims_smoke_end_to_end(tmp_path):
         assert (folder / "checkpoint.pt").exists() and (folder / "scores.json").exists()
     meta = json.loads((out / "meta.json").read_text())
     assert meta["models"] == ["did"] and meta["packages"]["torch"]
-    assert "best configuration (by mig): n_compare_dims=" in p.stdout
+    # the searched parameters: the ablated k and the study's one form
+    assert re.search(r"best configuration \(by mig\): (form=broadcast, )?n_compare_dims=\d", p.stdout), p.stdout[-2000:]
     assert "NOT comparable with 'paper'-budget scores" in p.stdout
     assert f"optuna-dashboard sqlite:///{out.resolve()}/optuna.db --host 127.0.0.1" in p.stdout
 
