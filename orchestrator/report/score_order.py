@@ -42,7 +42,7 @@ def order_scores(scores: list[str], objectives: list[tuple[str, str]], finished:
     wanted = [o for o, _ in objectives if o in scores]
     diagnostics = [s for s in scores if kinds.get(s) == "diagnostic" and s not in wanted]
     constant = {s: float(pd.to_numeric(finished[s], errors="coerce").dropna().iloc[0]) for s in scores
-                if s not in wanted and s in finished and is_constant(finished[s])}
+                if s not in wanted and s not in diagnostics and s in finished and is_constant(finished[s])}
     rest = [s for s in scores if s not in wanted and s not in diagnostics and s not in constant]
 
     def rank(s: str) -> tuple[int, int]:
