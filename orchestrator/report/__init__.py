@@ -55,9 +55,15 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, models: lis
     return write_report(load_run(run_dir, storage), out, models)
 
 
-def write_report(run: RunData, out: str | Path | None = None, models: list[ModelSpec] | None = None) -> Path:
+def write_report(run: RunData, out: str | Path | None = None, models: list[ModelSpec] | None = None,
+                 export: str | Path | None = None) -> Path:
+    """Write the report of ``run`` to ``out`` (default RUN_DIR/report.html); with ``export`` (a folder)
+    also its paper-ready exports there, from the same figures, before the page that links to them."""
     out = Path(out) if out else run.run_dir / REPORT_FILE
     page, header = compose(run, models)
+    if export is not None:
+        export_run(run, Path(export), page.figures)
+    _exports_section(page, run)
     with atomic_path(out) as tmp:  # a browser open on the old report never sees half a file
         tmp.write_text(page.render(header), encoding="utf-8")
     return out
@@ -91,7 +97,6 @@ def compose(run: RunData, models: list[ModelSpec] | None = None) -> tuple[Page, 
     _traversal_section(page, run, models)
     _failed_section(page, run)
     _study_section(page, run)
-    _exports_section(page, run)
     return page, header
 
 

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import __doc__ as DOC
 from did_core.plugins import PluginError
 
-from . import export_report, write_report
+from ..run_folder import EXPORT_DIR
+from . import write_report
 from .data import ReportError, load_run
 
 
@@ -23,10 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run = load_run(args.run_dir, args.storage)
-        if args.export is not None:
-            for f in export_report(run, args.export or None):
-                print(f)
-        path = write_report(run, args.out)
+        export = None if args.export is None else Path(args.export or run.run_dir / EXPORT_DIR)
+        path = write_report(run, args.out, export=export)
+        if export is not None:
+            print(export)
     except (ReportError, PluginError) as e:  # PluginError: an installed metric plugin cannot be used
         print(f"error: {e}", file=sys.stderr)
         return 2
