@@ -20,7 +20,7 @@ import typing
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
-from .forms import switch_form, with_form
+from .forms import Recipe, switch_form, with_form
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding and scikit-learn's random_state take 32 bits
 
 
@@ -85,7 +85,7 @@ class TrainConfig:
 
     # Forms (a model with a `form` field): name -> recipe of method options, applied beneath the
     # fields given explicitly (did_core/models/forms.py). Empty: the model has no forms.
-    FORMS: ClassVar[dict[str, dict[str, Any]]] = {}
+    FORMS: ClassVar[dict[str, Recipe]] = {}
     # Budget presets: field overrides applied on top of the defaults.
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": dict(steps=20, log_every=5, eval_every=10, eval_protocol="fast", final_protocol="fast"),
@@ -153,12 +153,16 @@ class TrainConfig:
         question a resumed checkpoint asks (a longer run of it is the same experiment)."""
         # a field an older config lacks is at its default (a field is only ever added with a default
         # that keeps what was computed before, e.g. lambda_rec 0, form "paper")
-        defaults = {f.name: f.default for f in fields(self) if f.default is not dataclasses.MISSING}
-        theirs = {**defaults, **(other.to_dict() if isinstance(other, TrainConfig) else dict(other))}
+        theirs = {**self.defaults(), **(other.to_dict() if isinstance(other, TrainConfig) else dict(other))}
         skip = self.RUNTIME_FIELDS | (frozenset() if schedule else self.SCHEDULE_FIELDS)
         mine = self.to_dict()
         return [f"{k}: {theirs.get(k)!r} -> {mine.get(k)!r}" for k in sorted(set(mine) | set(theirs))
                 if k not in skip and mine.get(k) != theirs.get(k)]
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Each field's default value."""
+        return {f.name: f.default for f in fields(cls) if f.default is not dataclasses.MISSING}
 
     @classmethod
     def field_names(cls) -> list[str]:

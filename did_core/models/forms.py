@@ -15,10 +15,9 @@ Example:
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable, Union
 
-Recipe = dict[str, Union[Any, Callable[[dict[str, Any]], Any]]]
+Recipe = dict[str, Union[Any, Callable[[dict[str, Any]], Any]]]  # field -> value, or value of the resolved fields
 
 
 def form_values(cls, form: str, resolved: dict[str, Any]) -> dict[str, Any]:
@@ -34,8 +33,7 @@ def with_form(cls, values: dict[str, Any]) -> dict[str, Any]:
     """``values`` with its form's fields beneath them (unchanged for a model without forms)."""
     if not cls.FORMS:
         return values
-    defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
-    resolved = {**defaults, **values}
+    resolved = {**cls.defaults(), **values}
     recipe = form_values(cls, resolved["form"], resolved)
     return {**{k: v for k, v in recipe.items() if k not in values}, **values}
 
@@ -43,13 +41,14 @@ def with_form(cls, values: dict[str, Any]) -> dict[str, Any]:
 def switch_form(config, overrides: dict[str, Any]) -> dict[str, Any]:
     """The field values of ``config.replace(**overrides)``: when ``overrides`` names another form,
     each field the old form set and that still holds the old form's value takes the new form's."""
-    values = {**config.to_dict(), **overrides}
+    current = config.to_dict()
+    values = {**current, **overrides}
     cls = type(config)
     if not cls.FORMS or overrides.get("form", config.form) == config.form:
         return values
-    old = form_values(cls, config.form, config.to_dict())
+    old = form_values(cls, config.form, current)
     new = form_values(cls, values["form"], values)
     for k, v in new.items():
-        if k not in overrides and config.to_dict()[k] == old[k]:
+        if k not in overrides and current[k] == old[k]:
             values[k] = v
     return values

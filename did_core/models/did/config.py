@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..base import ConfigError, TrainConfig
+from ..forms import Recipe
 from .views import VIEWS
 
 MOVES = ("resample", "shift")
@@ -34,7 +35,7 @@ class Config(TrainConfig):
     # with options that are not the paper's: a spatial broadcast G, E inverting G on real images, the
     # noise view, E on the critic's trunk, the search's loss weights, the GAN alone for a quarter of the run.
     form: str = "paper"
-    FORMS: ClassVar[dict[str, dict[str, Any]]] = {
+    FORMS: ClassVar[dict[str, Recipe]] = {
         "paper": dict(g_arch="dcgan", lambda_rec=0.0, view="raw", encoder="separate", lambda_enc=1.0,
                       lambda_h=1.0, contrast_start=0),
         "broadcast": dict(g_arch="broadcast", lambda_rec=1.0, view="noise", encoder="critic_head", lambda_enc=0.24,
