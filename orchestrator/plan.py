@@ -68,6 +68,7 @@ class Study:
     description: str = ""
     source: str = ""  # the file it came from
     source_text: str = ""
+    controls: list[dict[str, Any]] = field(default_factory=list)  # whole configurations run beside the grid
 
     @property
     def run_name(self) -> str:
@@ -84,10 +85,10 @@ class Study:
 
     def grid(self) -> list[dict[str, Any]]:
         """Every configuration of a grid study, in a fixed order: dataset, then arm, then the arm's
-        grid (whose first parameter varies slowest)."""
+        grid (whose first parameter varies slowest); a single-model study's controls last."""
         datasets = self.datasets if self.comparison else [None]
         return [{**self.axes(arm, dataset), **point}
-                for dataset in datasets for arm in self.arms for point in product(arm.space)]
+                for dataset in datasets for arm in self.arms for point in product(arm.space)] + self.controls
 
     def experiment(self, arm: Arm) -> dict[str, Any]:
         """What one arm's trials share as an experiment: its model Config at the study's budget and
@@ -166,7 +167,8 @@ def study_as_dict(study: Study) -> dict[str, Any]:
         "search": {"sampler": study.sampler,
                    "space": {n: s.model_dump(exclude_none=True) for n, s in study.space.items()},
                    "n_trials": study.n_trials, "seed": study.sampler_seed,
-                   "population_size": study.population_size, "storage": study.storage},
+                   "population_size": study.population_size, "storage": study.storage,
+                   "controls": copy.deepcopy(study.controls) or None},
         "steps": study.steps, "eval_protocol": study.eval_protocol, "final_protocol": study.final_protocol,
         "seeds": list(study.seeds),
         "objectives": [o.model_dump() for o in study.objectives],

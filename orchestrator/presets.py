@@ -15,7 +15,7 @@ from typing import Any
 from did_core.models import ConfigError, ModelSpec, PluginError, available_models, get_model
 
 from .objectives import check_objectives
-from .plan import METHOD, Arm, Study, comparison_space, first_point, grid_size
+from .plan import METHOD, Arm, Study, comparison_space, first_point, grid_size, product
 from .study_file import (ArmOverride, EarlyStopping, Evaluation, Objective, PresetSection, Search, SearchOverride,
                          StudyError, StudyFile, read_study_file, validate)
 
@@ -76,8 +76,11 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
     check_objectives(arms, probes, sf.objectives, fail)
     n_trials = so.n_trials or search.n_trials
     _check_sampler(search.sampler, n_trials, space, len(sf.objectives), fail)
-    planned = (len(datasets) * sum(grid_size(a.space) for a in arms) if comparison else grid_size(space)) \
-        if search.sampler == "grid" else n_trials
+    controls = _controls(so.controls if so.controls is not None else search.controls, search.sampler, arms,
+                         comparison, budget, seeds[0], "search.controls" if so.controls is None
+                         else f"{where}.search.controls", fail)
+    planned = (len(datasets) * sum(grid_size(a.space) for a in arms) if comparison
+               else grid_size(space) + len(controls)) if search.sampler == "grid" else n_trials
     if planned * len(seeds) > MAX_TRIALS:
         raise fail("seeds" if planned <= MAX_TRIALS else "search.n_trials",
                    f"the study plans {planned * len(seeds):,} trials ({planned:,} configurations x {len(seeds):,} "
@@ -99,8 +102,36 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
         storage=search.storage, retries=sf.retries, kind=kind, arms=arms, datasets=datasets if comparison else [],
         steps=max(a.steps for a in arms), eval_protocol=str(getattr(probes[0], "eval_protocol", "fast")),
         final_protocol=str(getattr(probes[0], "final_protocol", "dlib")),
-        description=sf.description, source=label, source_text=text,
+        description=sf.description, source=label, source_text=text, controls=controls,
     )
+
+
+def _controls(controls: list[dict[str, Any]], sampler: str, arms: list[Arm], comparison: bool, budget: str,
+              seed: int, where: str, fail) -> list[dict[str, Any]]:
+    """Each control as a whole configuration: its own values over every searched parameter's Config
+    default; refused unless the study is a single-model grid and the control is none of its points."""
+    if not controls:
+        return []
+    if sampler != "grid" or comparison:
+        raise fail(where, "controls run beside a grid: only a single-model study with the grid sampler has them "
+                          "(a comparison's control is one more arm)")
+    arm = arms[0]
+    base = arm.config_cls.from_preset(budget, **arm.fixed, seed=seed)
+    points, out = product(arm.space), []
+    for i, control in enumerate(controls):
+        unknown = sorted(set(control) - set(arm.space))
+        if not control or unknown:
+            raise fail(f"{where}[{i}]", f"a control sets searched parameters ({list(arm.space)}), got "
+                                        f"{unknown or 'none'}; a field every trial shares belongs in `fixed`")
+        point = {**{n: getattr(base, n) for n in arm.space}, **control}
+        if point in points or point in out:
+            raise fail(f"{where}[{i}]", f"{point} is already planned; a control is a configuration the grid lacks")
+        try:
+            arm.config_cls.from_preset(budget, **arm.fixed, **point, seed=seed)
+        except (ConfigError, TypeError, ValueError) as e:
+            raise fail(f"{where}[{i}]", f"{point} gives an invalid config: {e}") from None
+        out.append(point)
+    return out
 
 
 def _models(sf: StudyFile, model: ModelSpec | None, comparison: bool, fail) -> dict[str, ModelSpec]:

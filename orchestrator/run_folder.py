@@ -224,6 +224,7 @@ class RunMeta(_Record):
     datasets: list[str] = field(default_factory=list)  # a comparison's datasets
     sampler: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)  # each searched parameter's Config default
+    controls: list[dict[str, Any]] = field(default_factory=list)  # configurations run beside the grid
     host: str = ""
     gpus: list[Any] = field(default_factory=list)
     packages: dict[str, str] = field(default_factory=dict)

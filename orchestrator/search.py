@@ -84,7 +84,10 @@ def make_sampler(study: Study, resumed_after: int = 0) -> optuna.samplers.BaseSa
 def distributions(study: Study) -> dict[str, BaseDistribution]:
     out: dict[str, BaseDistribution] = {}
     for name, p in study.space.items():
-        if getattr(p, "values", None):  # listed points: a sampler picks among them only
+        extra = [c[name] for c in study.controls if c[name] not in (p.grid() or [])]
+        if extra:  # a control's value the grid lacks: the grid's points and the controls' own
+            out[name] = CategoricalDistribution(list(dict.fromkeys([*p.grid(), *extra])))
+        elif getattr(p, "values", None):  # listed points: a sampler picks among them only
             out[name] = CategoricalDistribution(list(p.values))
         elif p.type == "int":
             out[name] = IntDistribution(p.low, p.high, step=p.step, log=p.log)
@@ -103,11 +106,12 @@ def spec_of(study: Study) -> dict[str, Any]:
     that changes a result are in it)."""
     return {"sampler": study.sampler, "space": {n: s.model_dump(exclude_none=True) for n, s in study.space.items()},
             "objectives": [o.model_dump() for o in study.objectives], "datasets": list(study.datasets),
-            "arms": {a.label: {"model": a.model, "experiment": study.experiment(a)} for a in study.arms}}
+            "arms": {a.label: {"model": a.model, "experiment": study.experiment(a)} for a in study.arms},
+            **({"controls": study.controls} if study.controls else {})}
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    changed = [k for k in ("sampler", "space", "objectives", "datasets") if old.get(k) != new.get(k)]
+    changed = [k for k in ("sampler", "space", "objectives", "datasets", "controls") if old.get(k) != new.get(k)]
     old_arms, new_arms = old.get("arms") or {}, new.get("arms") or {}
     if set(old_arms) != set(new_arms):
         return changed + ["arms"]

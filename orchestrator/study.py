@@ -309,7 +309,7 @@ def _start_meta(run_dir: Path, study: Study, url: str, meta: RunMeta | None) -> 
                        planned_trials=study.planned_trials, started=_now(),
                        objectives=[(o.metric, o.direction) for o in study.objectives], description=study.description,
                        arms=[a.label for a in study.arms] if study.comparison else [], datasets=list(study.datasets),
-                       sampler=study.sampler, defaults=study.defaults())
+                       sampler=study.sampler, defaults=study.defaults(), controls=study.controls)
     env = capture()
     meta.host, meta.gpus, meta.packages, meta.git = env["host"], env["gpus"], env["packages"], env["git"]
     meta.python, meta.platform = env["python"], env["platform"]

@@ -37,6 +37,15 @@ A study file::
       smoke: {seeds: 1, search: {n_trials: 4}}
       demo:  {budget: smoke, seeds: 2, fixed: {steps: 200}}
 
+A grid may name ``controls``: configurations run beside the grid rather than crossed with it, each
+naming some searched parameters (the others at their Config default). ``ablation_dims`` sweeps k in
+DiD's broadcast form and runs the paper's form once, at the default k, as its control::
+
+    search:
+      sampler: grid
+      space: {n_compare_dims: {type: int, low: 1, high: 5}, form: {type: categorical, choices: [broadcast]}}
+      controls: [{form: paper}]
+
 A comparison (several models, each at its own grid, on several datasets) names `arms` instead of
 `model`; every configuration of every arm runs on every dataset with every seed. The Optuna
 parameters are then `method` (the arm's name), `dataset` and the arms' own parameters::
@@ -188,6 +197,10 @@ class Search(_Strict):
     seed: Seed = 0
     population_size: int | None = Field(None, ge=2)  # nsga2 only
     storage: str | None = None
+    # grid only: configurations run beside the grid (not a product), each naming some of the searched
+    # parameters; the others take their Config default (e.g. `[{form: paper}]`: the paper's form at the
+    # default of every other parameter). The report sets them apart as controls.
+    controls: list[dict[str, Scalar]] = Field(default_factory=list)
 
 
 class EarlyStopping(_Strict):
@@ -237,6 +250,7 @@ def _switch_off(v: Any) -> Any:
 
 class SearchOverride(_Strict):
     space: dict[str, Param] | None = None  # replaces the named parameters' specs
+    controls: list[dict[str, Scalar]] | None = None  # replaces the study's controls ([] for none)
     n_trials: int | None = Field(None, ge=1)
     seed: Seed | None = None
     population_size: int | None = Field(None, ge=2)

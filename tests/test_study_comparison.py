@@ -77,11 +77,15 @@ def test_builtin_comparisons_resolve():
     assert table1.datasets == ["dsprites", "shapes3d"] and len(table1.seeds) == 5
     grids = {a.label: [p for p in a.space.get("beta", a.space.get("gamma")).grid()] if a.space else []
              for a in table1.arms}
-    assert grids == {"did": [], "beta_vae": [1, 2, 4, 6, 8, 16], "beta_tcvae": [1, 2, 4, 6, 8, 10],
+    assert grids == {"did": [], "did_paper": [], "beta_vae": [1, 2, 4, 6, 8, 16], "beta_tcvae": [1, 2, 4, 6, 8, 10],
                      "factor_vae": [10, 20, 30, 40, 50, 100], "parted_vae": []}
-    assert table1.planned_trials == 2 * (1 + 18 + 1) * 5
+    assert table1.planned_trials == 2 * (2 + 18 + 1) * 5
+    # DiD's two forms as two arms: the one that learns, and the paper's as the control
+    forms = {a.label: a.config_cls.from_preset("quick", **a.fixed, seed=0) for a in table1.arms if a.model == "did"}
+    assert {k: (c.form, c.g_arch) for k, c in forms.items()} == {"did": ("broadcast", "broadcast"),
+                                                                 "did_paper": ("paper", "dcgan")}
     quick = load_study("baselines", "quick")
-    assert quick.datasets == ["dsprites"] and quick.planned_trials == 5 * 2
+    assert quick.datasets == ["dsprites"] and quick.planned_trials == 6 * 3
     figure2 = load_study("tc_vs_mig", "smoke")
     assert "gaussian_tc" in figure2.fixed["eval_metrics"] and figure2.datasets == ["dsprites"]
 

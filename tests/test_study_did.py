@@ -30,8 +30,13 @@ def test_ablation_dims_smoke_end_to_end(tmp_path):
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
 
     df = pd.read_csv(out / "results.csv")
-    assert len(df) == 2 and (df["status"] == "COMPLETE").all(), df.to_string()
-    assert sorted(df["params_n_compare_dims"]) == [2, 4]
+    assert len(df) == 3 and (df["status"] == "COMPLETE").all(), df.to_string()
+    # the grid in the broadcast form, and the study's control beside it: the paper's form at the default k
+    assert sorted(zip(df["params_form"], df["params_n_compare_dims"])) == [("broadcast", 2), ("broadcast", 4),
+                                                                          ("paper", 3)]
+    for trial, form in zip(df["trial"], df["params_form"]):
+        config = json.loads((out / "trials" / str(trial) / "trial.json").read_text())["config"]
+        assert (config["form"], config["g_arch"]) == (form, {"broadcast": "broadcast", "paper": "dcgan"}[form])
     assert all(0.0 <= v <= 1.0 for v in df["mig"]) and all(math.isfinite(v) for v in df["gaussian_tc"])
     curves = pd.read_csv(out / "curves.csv")
     assert {"fast/mig"} <= set(curves["name"]) and any(n.startswith("loss/") for n in curves["name"])
@@ -42,7 +47,7 @@ def test_ablation_dims_smoke_end_to_end(tmp_path):
     meta = json.loads((out / "meta.json").read_text())
     assert meta["models"] == ["did"] and meta["packages"]["torch"]
     # the searched parameters: the ablated k and the study's one form
-    assert re.search(r"best configuration \(by mig\): (form=broadcast, )?n_compare_dims=\d", p.stdout), p.stdout[-2000:]
+    assert re.search(r"best configuration \(by mig\): form=(broadcast|paper), n_compare_dims=\d", p.stdout), p.stdout[-2000:]
     assert "NOT comparable with 'paper'-budget scores" in p.stdout
     assert f"optuna-dashboard sqlite:///{out.resolve()}/optuna.db --host 127.0.0.1" in p.stdout
 
@@ -50,5 +55,10 @@ def test_ablation_dims_smoke_end_to_end(tmp_path):
     assert {"h_acc_raw", "h_acc_degraded", "e_mse_raw", "e_mse_degraded", "nn_dist_fake", "nn_dist_real"} <= set(df)
     html = (out / "report.html").read_text()
     assert "Shortcut diagnostics" in html and "raw → degraded" in html
+    # the ablation is against k (the grid's parameter), the control its own row and diamond, named by the
+    # values the grid lacks (k = 3 too: this grid has k = 2, 4)
+    assert "Ablation: scores against n_compare_dims" in html
+    control = "form=paper, n_compare_dims=3 (control)"
+    assert f"<td>{control}</td>" in html and f'"name":"{control}: mean, 95% CI"' in html
     # a 10-step generator draws nothing like the data: flagged, and the best trials get the warning box
     assert "does not draw much of the data" in html and "met their objectives through a shortcut" in html

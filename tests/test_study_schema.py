@@ -10,7 +10,7 @@ import pytest
 
 from orchestrator.plan import study_as_dict
 from orchestrator.presets import load_study, parse_study
-from orchestrator.study_file import StudyError, list_studies
+from orchestrator.study_file import StudyError, list_studies, read_study_file
 from toy import TOY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,10 +38,12 @@ def test_builtin_studies_resolve_against_the_did_config():
     assert set(list_studies()) >= {"ablation_dims", "loss_weights", "critic_steps", "did_search"}
     dims = load_study("ablation_dims", "smoke")
     assert dims.sampler == "grid" and dims.kind == "ablation"
-    # DiD's broadcast form, k = 1..5 of 5 latents; the paper preset: the paper's form, k = 1..10 of 10
-    assert [p["n_compare_dims"] for p in dims.grid()] == list(range(1, 6))
-    assert {p["form"] for p in dims.grid()} == {"broadcast"} and dims.fixed["n_latents"] == 5
-    assert dims.planned_trials == 5 * len(dims.seeds)
+    # DiD's broadcast form, k = 1..5 of 5 latents, and the paper's form at the default k as the control;
+    # the paper preset: the paper's form, k = 1..10 of 10
+    assert [(p["n_compare_dims"], p["form"]) for p in dims.grid()] == [(k, "broadcast") for k in range(1, 6)] + [
+        (3, "paper")]
+    assert dims.controls == [{"n_compare_dims": 3, "form": "paper"}] and dims.fixed["n_latents"] == 5
+    assert dims.planned_trials == 6 * len(dims.seeds)
     paper = load_study("ablation_dims", "paper")
     assert len(paper.seeds) >= 3 and paper.budget == "paper" and paper.steps == 100_000
     assert [p["n_compare_dims"] for p in paper.grid()] == list(range(1, 11))
@@ -179,10 +181,73 @@ def test_cli_reports_the_bad_field_and_lists_studies(tmp_path):
 def test_a_preset_of_a_single_model_study_may_replace_its_dataset():
     small = load_study("ablation_dims", "small")
     assert small.arms[0].fixed["dataset"] == "squares" and small.arms[0].fixed["n_latents"] == 3
-    assert len(small.grid()) == 3 and load_study("ablation_dims", "smoke").arms[0].fixed["dataset"] == "dsprites"
+    assert len(small.grid()) == 3 + 1 and load_study("ablation_dims", "smoke").arms[0].fixed["dataset"] == "dsprites"
     assert "presets.smoke.dataset: unknown dataset(s) ['mnist']" in error_of(
         dataset="dsprites", presets={"smoke": {"dataset": "mnist"}})
     cmp = {"name": "c", "datasets": ["dsprites"], "arms": {"a": {"model": "did"}}, "objectives": [{"metric": "mig"}],
            "presets": {"smoke": {"dataset": "squares"}}}
     with pytest.raises(StudyError, match="presets.smoke.dataset: a comparison's preset replaces `datasets`"):
         parse_study(cmp, "smoke", label="studies/c.yaml")
+
+
+CPU_PRESETS = ("smoke", "quick")
+DID_STUDIES = ("ablation_dims", "loss_weights", "critic_steps", "did_search", "baselines", "tc_vs_mig")
+
+
+@pytest.mark.parametrize("name", DID_STUDIES)
+def test_every_did_study_trains_the_form_that_learns_at_its_cpu_presets(name):
+    """Issue 23: the broadcast form in every trial, the paper's form only as a named control."""
+    for preset in CPU_PRESETS:
+        study = load_study(name, preset)
+        forms = {}
+        for arm in study.arms:
+            if arm.model != "did":
+                continue
+            for point in [p for p in study.grid() if study.arm_of(p) is arm] if study.sampler == "grid" else [{}]:
+                own = {k: v for k, v in point.items() if k in arm.config_fields}
+                config = arm.config_cls.from_preset(study.budget, **{**arm.fixed, **own}, seed=0)
+                forms.setdefault(config.form, set()).add(arm.label)
+                if config.form == "broadcast":
+                    assert (config.g_arch, config.lambda_rec, config.encoder) == ("broadcast", 1.0, "critic_head")
+        assert "broadcast" in forms, (name, preset, forms)
+        controls = {"ablation_dims": {"did"}, "baselines": {"did_paper"}}.get(name)
+        assert forms.get("paper") == controls, (name, preset, forms)
+
+
+def test_a_control_runs_beside_the_grid_at_the_default_of_what_it_leaves_out():
+    study = parse(search={"sampler": "grid", "space": {"n": {"type": "int", "low": 1, "high": 3},
+                                                       "mode": {"type": "categorical", "choices": ["a"]}},
+                          "controls": [{"mode": "b"}, {"n": 9, "mode": "b"}]}, seeds=2)
+    default_n = TOY.config_cls.from_preset("smoke", seed=0).n
+    assert study.grid()[-2:] == [{"n": default_n, "mode": "b"}, {"n": 9, "mode": "b"}]
+    assert study.planned_trials == (3 + 2) * 2
+    from orchestrator.search import distributions
+    assert distributions(study)["mode"].choices == ("a", "b")
+    assert set(distributions(study)["n"].choices) == {1, 2, 3, 9}
+    assert study_as_dict(study)["search"]["controls"] == study.controls
+
+
+@pytest.mark.parametrize("search, preset_search, expected", [
+    ({"controls": [{"m": 1}]}, None, "search.controls[0]: a control sets searched parameters (['n']), got ['m']"),
+    ({"controls": [{}]}, None, "search.controls[0]: a control sets searched parameters (['n']), got none"),
+    ({"controls": [{"n": 2}]}, None, "search.controls[0]: {'n': 2} is already planned"),
+    ({"controls": [{"n": 7}, {"n": 7}]}, None, "search.controls[1]: {'n': 7} is already planned"),
+    ({"sampler": "tpe", "n_trials": 3, "controls": [{"n": 7}]}, None, "search.controls: controls run beside a grid"),
+    ({}, {"controls": [{"m": 1}]}, "presets.smoke.search.controls[0]: a control sets searched parameters"),
+])
+def test_a_bad_control_is_refused_naming_its_entry(search, preset_search, expected):
+    spec = {**BASE["search"], **search}
+    presets = {"smoke": {"search": preset_search}} if preset_search else {}
+    assert expected in error_of(search=spec, presets=presets)
+
+
+def test_a_control_that_gives_an_invalid_config_is_refused():
+    raw, label, _ = read_study_file("ablation_dims")
+    raw["search"]["controls"] = [{"n_compare_dims": 9}]
+    with pytest.raises(StudyError, match=r"search.controls\[0\]: .* gives an invalid config: .*n_compare_dims"):
+        parse_study(raw, "quick", label=label)
+
+
+def test_a_preset_may_drop_the_controls():
+    study = parse(search={**BASE["search"], "controls": [{"n": 7}]}, presets={"smoke": {"search": {"controls": []}}})
+    assert study.controls == [] and study.planned_trials == 4

@@ -190,6 +190,10 @@ def _ablation_section(page: Page, run: RunData) -> None:
                "− default mean. Holm = p adjusted for testing every setting of that score; bold red where the "
                "adjusted p &lt; 0.05. With 2–3 seeds only large effects can reach significance: a high p "
                "means 'not distinguishable from seed noise', not 'no effect'.</p>")
+    if run.meta is not None and run.meta.controls:
+        explain += ("<p>Controls (diamonds, '(control)' rows): configurations the study runs beside its grid, "
+                    f"every parameter not named at its default; each is tested against {esc(param)}={esc(default)} "
+                    "in the same family as the settings.</p>")
     if untestable:
         explain += ('<div class="note">n too small: one finished seed per setting, so no test can separate an '
                     "effect from seed noise. Only the differences are shown; run a preset with at least 2 seeds "

@@ -152,6 +152,8 @@ def _read_results(run: RunData) -> None:
     run.scores = [c for c in scores if not is_in_training(c) and pd.api.types.is_numeric_dtype(df[c])]
     run.fast_scores = [c for c in scores if is_in_training(c)]
     run.params = [p for p in params if df[p].nunique(dropna=True) > 1]
+    grid = grid_rows(run, df)  # the parameter the grid varies comes first, not one only a control sets
+    run.params.sort(key=lambda p: grid[p].nunique(dropna=True) <= 1)
     if run.kind == "ablation" and not run.params and params and not df.empty:
         run.params = params[:1]
     objectives = run.meta.objectives if run.meta else []
@@ -239,6 +241,28 @@ def _read_optuna(run: RunData, storage: str | None) -> None:
             run.optuna_study = optuna.load_study(study_name=run.meta.optuna_study, storage=url)
     except Exception as e:  # a corrupt or foreign database: say so, draw the rest
         run.problems.append(f"optuna storage {url}: unreadable ({type(e).__name__}: {e})")
+
+
+def same_value(a, b) -> bool:
+    """Equal as written in results.csv (``3`` and ``3.0`` are one setting)."""
+    return a == b or (is_number(a) and is_number(b) and float(a) == float(b)) or str(a) == str(b)
+
+
+def control_mask(df: pd.DataFrame, point: dict[str, Any]) -> pd.Series:
+    """The rows of ``df`` whose parameters are ``point``'s (a control of the study)."""
+    mask = pd.Series(True, index=df.index)
+    for name, value in point.items():
+        if name in df:
+            mask &= df[name].map(lambda v, value=value: same_value(v, value))
+    return mask
+
+
+def grid_rows(run: RunData, df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` less the trials of the study's controls (meta.json ``controls``)."""
+    keep = pd.Series(True, index=df.index)
+    for point in run.meta.controls if run.meta is not None else []:
+        keep &= ~control_mask(df, point)
+    return df[keep]
 
 
 def is_number(x: Any) -> bool:

@@ -18,11 +18,12 @@ from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 
 from ..run_folder import LOSS_PREFIX, THROUGHPUT, is_in_training
-from .data import RunData, is_number
-from .stats import ablation_settings, leaderboard, mean_ci, with_config
+from .data import RunData, grid_rows, is_number
+from .stats import ablation_settings, control_rows, leaderboard, mean_ci, with_config
 
 IMPORTANCE_EVALUATOR = "fANOVA: optuna.importance.FanovaImportanceEvaluator(n_trees=64, max_depth=64, seed=0)"
 COLS = 3
+CONTROL_COLOURS = ("#ff7f0e", "#2ca02c", "#9467bd")  # a control's points beside the grid's blue
 MAX_CURVE_POINTS = 200  # per trial and curve; longer curves are thinned evenly (first and last kept)
 
 
@@ -49,7 +50,8 @@ def spans_decades(settings, decades: float = 2.0) -> bool:
 def ablation_figure(run: RunData, default) -> go.Figure:
     """Each final score against the ablated parameter: every seed's point, and the mean with its 95% CI
     (settings spanning several decades, e.g. a number of labels 0 / 100 / 1,000 / 10,000, are evenly
-    spaced in their order rather than on a linear axis)."""
+    spaced in their order rather than on a linear axis). A control of the study (a configuration run
+    beside the grid) is a diamond of its own colour at its value of the parameter."""
     param = run.params[0]
     settings = ablation_settings(run)
     numbers = all(is_number(s) for s in settings)
@@ -59,7 +61,8 @@ def ablation_figure(run: RunData, default) -> go.Figure:
     # name such as "10000" as a position, which would stretch the axis to 10,000
     labels = [label(s) for s in settings]
     default_at = default if numeric else (labels.index(label(default)) if label(default) in labels else None)
-    df = run.finished
+    df = grid_rows(run, run.finished)
+    controls = control_rows(run, run.finished)
     fig = _grid(len(run.scores), run.scores)
     rng = np.random.default_rng(0)
     spread = (0.02 * (float(max(settings)) - float(min(settings))) if numeric and len(settings) > 1 else 0.0)
@@ -85,6 +88,20 @@ def ablation_figure(run: RunData, default) -> go.Figure:
             marker=dict(color="rgba(80,80,80,0.55)", size=6, symbol="circle-open"),
             text=[f"trial {int(t)}, seed {s}" for t, s in zip(pts["trial"], seeds)],
             hovertemplate="%{text}<br>%{y:.4f}<extra></extra>"), **_rc(i))
+        for j, (name, point, trials) in enumerate(controls):
+            vals = trials[score].dropna()
+            if vals.empty or param not in point:
+                continue
+            m, h = mean_ci(vals.to_list())
+            at = float(point[param]) + spread * (j + 2) if numeric else label(point[param])
+            fig.add_trace(go.Scatter(
+                x=[at] * len(vals), y=_r(vals), mode="markers", name=name, legendgroup=name, showlegend=False,
+                marker=dict(color=CONTROL_COLOURS[j % len(CONTROL_COLOURS)], size=6, symbol="diamond-open"),
+                text=[name] * len(vals), hovertemplate="%{text}<br>%{y:.4f}<extra></extra>"), **_rc(i))
+            fig.add_trace(go.Scatter(
+                x=[at], y=_r([m]), error_y=dict(type="data", array=_r([0.0 if math.isnan(h) else h]), visible=True),
+                mode="markers", name=f"{name}: mean, 95% CI", legendgroup=name, showlegend=first,
+                marker=dict(color=CONTROL_COLOURS[j % len(CONTROL_COLOURS)], size=11, symbol="diamond")), **_rc(i))
         if default_at is not None:
             fig.add_vline(x=default_at, line_dash="dot", line_color="#d62728", **_rc(i))
         fig.update_xaxes(title_text=param, type="linear" if numeric else "category", **_rc(i))

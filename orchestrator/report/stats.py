@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from ..run_folder import Status
-from .data import RunData, is_number
+from .data import RunData, control_mask, grid_rows, is_number, same_value
 from ..results import config_text, mean_std, without_rounding_noise
 
 
@@ -125,9 +125,23 @@ def holm(pvalues: list[float]) -> list[float]:
 
 
 def ablation_settings(run: RunData) -> list:
+    """The ablated parameter's values on the grid (a control's trials left out)."""
     param = run.params[0]
-    values = list(pd.unique(run.results[param].dropna()))
+    values = list(pd.unique(grid_rows(run, run.results)[param].dropna()))
     return sorted(values, key=lambda v: (0, float(v), "") if is_number(v) else (1, 0.0, str(v)))
+
+
+def control_rows(run: RunData, df: pd.DataFrame) -> list[tuple[str, dict, pd.DataFrame]]:
+    """Each control of the study: its label (the values the grid lacks), its point and its trials in ``df``."""
+    controls = run.meta.controls if run.meta is not None else []
+    grid = grid_rows(run, df)
+    out = []
+    for point in controls:
+        own = [f"{k}={v}" for k, v in point.items()
+               if k in grid and not any(same_value(v, g) for g in pd.unique(grid[k].dropna()))]
+        label = ", ".join(own or [f"{k}={v}" for k, v in point.items()]) + " (control)"
+        out.append((label, point, df[control_mask(df, point)]))
+    return out
 
 
 def ablation_default(run: RunData) -> tuple[object, str]:
@@ -156,9 +170,10 @@ def _member(value, settings):
 
 
 def ablation_tests(run: RunData, default) -> list[Comparison]:
-    """Every non-default setting against the default, for every final score."""
+    """Every non-default setting, and every control, against the default, for every final score."""
     param = run.params[0]
-    df = run.finished
+    df = grid_rows(run, run.finished)
+    controls = control_rows(run, run.finished)
     out = []
     for score in run.scores:
         base = df.loc[df[param] == default, score].dropna().to_numpy()
@@ -168,6 +183,10 @@ def ablation_tests(run: RunData, default) -> list[Comparison]:
                 continue
             c = welch(df.loc[df[param] == setting, score].dropna().to_numpy(), base)
             c.setting, c.score = setting, score
+            rows.append(c)
+        for label, _, trials in controls:
+            c = welch(trials[score].dropna().to_numpy(), base)
+            c.setting, c.score = label, score
             rows.append(c)
         for c, ph in zip(rows, holm([c.p for c in rows])):
             c.p_holm = ph
