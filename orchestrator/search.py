@@ -146,7 +146,7 @@ def open_study(study: Study, run_dir: Path, fresh: bool = False) -> optuna.Study
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             ostudy.set_metric_names([o.metric for o in study.objectives])
-    elif set(old) != set(spec):
+    elif set(old) - {"controls"} != set(spec) - {"controls"}:  # a spec names its controls only when it has some
         raise StudyError(f"{study.source}: the Optuna study {study.run_name!r} in {url} was made by an older version "
                          "of the orchestrator, whose run folders this one does not continue; run with --fresh to "
                          "start over, or give another --out")

@@ -81,6 +81,13 @@ def test_grid_study_with_a_failing_trial(tmp_path):
     assert not again.interrupted
     pd.testing.assert_frame_equal(load_results(run_dir), df)
 
+    # a study that gains a control is a different experiment: refused, naming it, and nothing is lost
+    controlled = write_study(tmp_path, search={"sampler": "grid", "space": {"n": {"type": "int", "low": 1, "high": 3}},
+                                               "controls": [{"n": 9}]}, seeds=[0, 4], fixed={"fail_n": 1})
+    with pytest.raises(Exception, match=r"made by a different version of this study \(controls changed\)"):
+        run(controlled, tmp_path)
+    pd.testing.assert_frame_equal(load_results(run_dir), df)
+
     # a changed study is refused in that folder; --fresh starts over
     changed = write_study(tmp_path, search={"sampler": "grid", "space": {"n": {"type": "int", "low": 1, "high": 2}}},
                           fixed={"x": 0.7})
