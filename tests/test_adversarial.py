@@ -1,6 +1,6 @@
-"""Every bad input the README promises to handle, tried with the real commands (issue 13).
+"""Every bad input docs/running.md promises to handle, tried with the real commands (issue 13).
 
-Each test names the point of the README's "Interrupting", "Failures" or "Security" section it
+Each test names the point of docs/running.md's "Interrupting", "Failures" or "Security" section it
 holds to. The study CLI runs as ``tests/toy_cli.py`` (``orchestrator.study.main`` with the toy
 model registered), in a subprocess where a process has to be killed or watched, in this process
 (``main([...])``) where only its answer matters. The Ray tests (points 9, 10) share one running

@@ -9,7 +9,7 @@ from did_core.models.did import Config
 from orchestrator.presets import load_study
 from orchestrator.trainable import build_config
 
-# the README's "Forms" table
+# the table of docs/did.md, "DiD's forms"
 BROADCAST = dict(g_arch="broadcast", lambda_rec=1.0, view="noise", encoder="critic_head", lambda_enc=0.24,
                  lambda_h=1.34)
 

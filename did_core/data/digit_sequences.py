@@ -12,7 +12,7 @@ instance (the digit's images of this split), dx 5, dy 5 (shift -2..2 pixels). Ea
 images are split once, with a fixed seed, 2/3 into ``train`` and 1/3 into ``test``; a split
 offers as many instances per digit as its smallest digit has (116 train, 58 test).
 
-Two variants for diagnosis (README, "V3 at the quick budget"): ``digit_sequences_sample_shift``,
+Two variants for diagnosis (docs/v3.md, "V3 at the quick budget"): ``digit_sequences_sample_shift``,
 one shift for all the fragments of a sample (by V3's definitions a per-fragment shift is content,
 a per-sample one style, like the colour), and ``digit_sequences_centred``, no shift at all (dx =
 dy = 0 for every fragment; the factors keep their sizes).

@@ -1,6 +1,6 @@
 """Every knob of DiD in one dataclass, with the budget presets.
 
-Defaults the paper does not give are this project's choices, with their reasons in the README
+Defaults the paper does not give are this project's choices, with their reasons in docs/did.md
 ("DiD defaults and why"); each is a field so that a study can sweep or ablate it.
 
 Example:
@@ -31,7 +31,7 @@ class Config(TrainConfig):
     model: ClassVar[str] = "did"
 
     # One name for the method options (did_core/models/forms.py): "paper" is the paper's DiD, every
-    # option at its default; "broadcast" is the form that learns on these machines (README, "Forms"),
+    # option at its default; "broadcast" is the form that learns on these machines (docs/did.md, "DiD's forms"),
     # with options that are not the paper's: a spatial broadcast G, E inverting G on real images, the
     # noise view, E on the critic's trunk, the search's loss weights, the GAN alone for a quarter of the run.
     form: str = "paper"
@@ -92,7 +92,7 @@ class Config(TrainConfig):
         # seconds: tests and the demo
         "smoke": dict(steps=20, log_every=5, eval_every=10, eval_protocol="fast", final_protocol="fast",
                       batch_size=8, width=4, embed_dim=16, n_critic=1),
-        # under 30 minutes on one CPU core, final dlib evaluation included (README, "DiD defaults")
+        # under 30 minutes on one CPU core, final dlib evaluation included (docs/did.md)
         "quick": dict(steps=1500, log_every=50, eval_every=500, batch_size=32, width=8,
                       lr_g=5e-4, lr_d=5e-4, lr_h=5e-4, lr_e=5e-4, lambda_warmup=300),
         # GPU, on the order of 10^5 generator steps

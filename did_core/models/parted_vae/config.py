@@ -84,7 +84,7 @@ class Config(TrainConfig):
         # seconds: tests and the smoke studies
         "smoke": dict(_compressed(20), log_every=5, eval_every=10, eval_protocol="fast", final_protocol="fast",
                       batch_size=16, labelled_batch_size=16, n_labelled=200, score_rows=500, swap_pairs=100),
-        # under 30 minutes on one CPU core, final dlib evaluation included (README, "PartedVAE")
+        # under 30 minutes on one CPU core, final dlib evaluation included (docs/parted_vae.md)
         "quick": dict(_compressed(QUICK_STEPS), log_every=50, eval_every=QUICK_STEPS // 2),
         # the authors' dSprites settings (GPU)
         "paper": dict(_compressed(PAPER_STEPS), slope_steps=35_000, log_every=1000, eval_every=30_000),

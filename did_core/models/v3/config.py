@@ -5,7 +5,7 @@ codes a step replaced, r = 15, commitment weight 0.1, reconstruction weight 1 on
 [-1, 1], which is 4 on our [0, 1] pixels, AdamW 1e-3 with weight decay 0.1, learning rate
 x max(0.02, 0.98^(epoch/20)), 32 samples of 10 fragments); the nets are this project's small CPU-sized conv nets instead of their
 512-d ResNets (``nets.py``). The ``quick`` preset departs from them (relativity 5, reconstruction
-weight 16), as measured in the README.
+weight 16), as measured in docs/v3.md.
 
 Example:
     >>> cfg = Config.from_preset("quick", seed=1, relativity=10.0)
@@ -80,7 +80,7 @@ class Config(TrainConfig):
                       eval_samples=10, swap_pairs=50, eval_metrics="mig,sap"),
         # about 6 minutes on one free CPU core, final evaluation included; relativity 5 and a
         # reconstruction weight 4 times the authors' depart from the paper: measured to learn the
-        # codebook at this budget (README, "V3 at the quick budget")
+        # codebook at this budget (docs/v3.md, "V3 at the quick budget")
         "quick": dict(steps=3000, log_every=50, eval_every=1000, batch_size=32, width=16, hidden=128,
                       lr_decay_steps=60, final_protocol="fast", relativity=5.0, recon_weight=16.0),
         # the authors' batch and schedule; GPU
