@@ -18,12 +18,14 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from did_core.atomic import atomic_path
 
@@ -137,16 +139,27 @@ def table1_files(run: RunData, out: Path) -> list[Path]:
 
 
 def figure_files(figures: list[go.Figure | dict], out: Path) -> list[Path]:
-    files = []
+    """Every figure as SVG and PDF, drawn in one kaleido session (one browser for all of them)."""
+    figs, files = [], []
     for i, fig in enumerate(figures, 1):
         fig = go.Figure(fig) if isinstance(fig, dict) else fig
         title = (fig.layout.title.text or "") if fig.layout.title else ""
         stem = f"fig-{i:02d}-{slug(title)}"
         for fmt in FIGURE_FORMATS:
-            path = out / f"{stem}.{fmt}"
-            with atomic_path(path) as tmp:
-                fig.write_image(str(tmp), format=fmt, width=fig.layout.width or 1100, height=fig.layout.height or 500)
-            files.append(path)
+            figs.append((fig, fmt))
+            files.append(out / f"{stem}.{fmt}")
+    if not figs:
+        return []
+    with contextlib.ExitStack() as stack:
+        tmps = [stack.enter_context(atomic_path(path)) for path in files]
+        args = dict(fig=[f for f, _ in figs], file=[str(t) for t in tmps], format=[fmt for _, fmt in figs],
+                    width=[f.layout.width or 1100 for f, _ in figs], height=[f.layout.height or 500 for f, _ in figs])
+        try:
+            pio.write_images(**args)
+        except Exception as e:  # kaleido's browser tab can be asked to draw before its script has loaded
+            if type(e).__name__ != "JavascriptError":  # (ReferenceError: kaleido_scopes), on a loaded machine:
+                raise                                  # that one error is tried once more, nothing else
+            pio.write_images(**args)
     return files
 
 
