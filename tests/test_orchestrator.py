@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 
 import optuna
 import pandas as pd
@@ -38,7 +39,11 @@ def run(path, tmp_path, **kw):
 def test_grid_study_with_a_failing_trial(tmp_path):
     path = write_study(tmp_path, search={"sampler": "grid", "space": {"n": {"type": "int", "low": 1, "high": 3}}},
                        seeds=[0, 4], fixed={"fail_n": 1})
+    handler = signal.getsignal(signal.SIGINT)
     result = run(path, tmp_path)
+    # Ray Tune's own Ctrl-C handler is gone once the trials are: a Ctrl-C during the label-free scores or
+    # the report stops the command
+    assert signal.getsignal(signal.SIGINT) is handler
     run_dir = tmp_path / "run"
     df = load_results(run_dir)
     assert len(df) == 6 == result.study.planned_trials
