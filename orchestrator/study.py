@@ -20,9 +20,7 @@ import argparse
 import contextlib
 import datetime as dt
 import os
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,7 +173,6 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
         f"{todo} to run\nrun folder: {remote.shown + ' (local cache ' + str(run_dir) + ')' if remote else run_dir}")
 
     if todo > 0:
-        ctrl_c = signal.getsignal(signal.SIGINT)  # Ray Tune installs its own and leaves it behind
         try:
             run_tune(study, ostudy, run_dir, remote, todo, address, max_concurrent, dashboard, model, meta, log)
         except Exception as e:  # Ray Tune wraps what failed: a full disk is said in one line
@@ -184,8 +181,6 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
                 raise
             raise full from None
         finally:
-            if threading.current_thread() is threading.main_thread():  # only the main thread sets handlers
-                signal.signal(signal.SIGINT, ctrl_c)  # a Ctrl-C during the selection or the report stops them
             if remote is not None:
                 remote.pull_trials(run_dir)  # the trials' scores and traversals, for the tables and the report
     recover(ostudy, study)  # trials a Ctrl-C stopped: marked interrupted and queued again

@@ -8,9 +8,12 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,18 @@ from .recorder import Recorder
 from .run_folder import RAY_DIR, RunMeta
 from .search import OptunaSearcher
 from .storage import RunStorage
+
+
+@contextlib.contextmanager
+def _ctrl_c_kept():
+    """Ray Tune installs its own SIGINT handler and leaves it behind: the caller's is put back, so that
+    a Ctrl-C after the trials (during the label-free scores or the report) stops the command."""
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        if threading.current_thread() is threading.main_thread():  # only the main thread sets handlers
+            signal.signal(signal.SIGINT, handler)
 
 
 def run_tune(study: Study, ostudy: optuna.Study, run_dir: Path, remote: RunStorage | None, todo: int,
@@ -44,7 +59,7 @@ def run_tune(study: Study, ostudy: optuna.Study, run_dir: Path, remote: RunStora
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
-    with ray_session(run_dir, address, dashboard, log):
+    with _ctrl_c_kept(), ray_session(run_dir, address, dashboard, log):
         nodes = living_nodes()
         check_fits(study, nodes, f"the largest node of the Ray cluster at {address}" if address
                    else "the local Ray instance")

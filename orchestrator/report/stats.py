@@ -163,10 +163,7 @@ def ablation_default(run: RunData) -> tuple[object, str]:
 
 
 def _member(value, settings):
-    for s in settings:
-        if s == value or (is_number(s) and is_number(value) and float(s) == float(value)) or str(s) == str(value):
-            return s
-    return None
+    return next((s for s in settings if same_value(s, value)), None)
 
 
 def ablation_tests(run: RunData, default) -> list[Comparison]:
