@@ -17,7 +17,7 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 from orchestrator.report import build_report
-from orchestrator.report.data import ReportError, load_run
+from orchestrator.report.data import ReportError, join_resumed_curves, load_run
 from orchestrator.report.figures import ablation_figure, curve_figures, spans_decades
 from orchestrator.report.stats import ablation_default, ablation_tests, holm, leaderboard, mean_ci, welch
 from orchestrator.results import mean_std
@@ -115,6 +115,32 @@ def test_curves_keep_losses_scores_and_speed_apart(toy_ablation):
     assert [a["text"] for a in losses["layout"]["annotations"]] == ["loss/resumed_at", "loss/toy"]
     assert [a["text"] for a in scores_fig["layout"]["annotations"]] == ["fast/dci_disentanglement", "fast/mig"]
     assert [a["text"] for a in speed["layout"]["annotations"]] == ["images_per_sec"]
+
+
+def test_a_resumed_trial_is_one_curve_through_its_chain_of_interruptions():
+    # trial 0 logged 1-4 and was interrupted; trial 3 resumed it from step 2 (logged 3-5) and was
+    # interrupted in turn; trial 5 resumed trial 3 from step 4. Trial 1 ran whole; trial 4 resumed
+    # trial 2 and logged nothing yet (trial 2's points stay its own).
+    curves = pd.DataFrame({"trial": [0, 0, 0, 0, 1, 1, 2, 3, 3, 3, 5, 5],
+                           "step": [1, 2, 3, 4, 1, 2, 1, 3, 4, 5, 5, 6], "name": "loss/x",
+                           "value": [0.0, 0.1, 9.0, 9.0, 1.0, 1.1, 2.0, 3.3, 3.4, 9.0, 5.5, 5.6]})
+    out = join_resumed_curves(curves, {3: 0, 4: 2, 5: 3})
+    line = out[out["trial"] == 5]
+    assert line["step"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert line["value"].tolist() == [0.0, 0.1, 3.3, 3.4, 5.5, 5.6]  # no point computed after a checkpoint
+    assert out[out["trial"] == 1]["step"].tolist() == [1, 2]
+    assert out[out["trial"] == 2]["value"].tolist() == [2.0] and set(out["trial"]) == {1, 2, 5}
+    assert join_resumed_curves(curves, {}).equals(curves)
+
+
+def test_the_kept_campaign_folders_have_no_curve_without_its_trial():
+    # results/ holds real resumed runs (trials interrupted at a session's end, continued on the next,
+    # with and without a checkpoint): every curve point the report draws belongs to a trial it lists
+    for folder in sorted((ROOT / "results").glob("*/")):
+        run = load_run(folder)
+        orphans = set(run.curves["trial"]) - set(run.results["trial"])
+        unfinished = set(run.results.loc[run.results["status"] != "COMPLETE", "trial"])
+        assert not orphans - unfinished, (folder.name, sorted(orphans))
 
 
 def test_search_report_contents(toy_search):

@@ -226,8 +226,10 @@ def _curves_section(page: Page, run: RunData) -> None:
         page.section("Training curves", '<p class="muted">No curves recorded (curves.csv missing or empty).</p>')
         return
     intro = ('<p class="muted">One line per trial, coloured by configuration; click a legend entry to hide a '
-             f"configuration. Curves longer than {MAX_CURVE_POINTS} points are thinned evenly for drawing. "
-             "In-training scores use the monitoring protocol and are not comparable with the final scores.</p>")
+             "configuration. A trial resumed after an interruption is one line: the interrupted trial's "
+             "steps up to the checkpoint it continued from, then its own. Curves longer than "
+             f"{MAX_CURVE_POINTS} points are thinned evenly for drawing. In-training scores use the monitoring "
+             "protocol and are not comparable with the final scores.</p>")
     page.section("Training curves", intro, *[page.figure(f) for _, f in figs])
 
 

@@ -32,7 +32,8 @@ from did_core.metrics import directions
 
 from ..results import as_written
 from ..run_folder import (held, CURVE_COLUMNS, CURVES_FILE, LEAD_COLUMNS, META_FILE, OPTUNA_DB, PARAM_PREFIX,
-                          RESULTS_FILE, STUDY_FILE, TRAIL_COLUMNS, RunMeta, Status, is_in_training)
+                          RESULTS_FILE, STUDY_FILE, TRAIL_COLUMNS, TRIALS_DIR, RunMeta, Status, TrialRecord,
+                          is_in_training)
 
 MAX_VALUE = 100  # characters of a parameter value shown; a longer one is cut (the page would carry it ~75 times)
 LINKS_OUT = "links out of the run folder; a report embeds only what the folder holds"
@@ -91,6 +92,8 @@ def load_run(run_dir: str | Path, storage: str | None = None) -> RunData:
     _read_meta(run)
     _read_results(run)
     _read_curves(run)
+    if not run.curves.empty:
+        run.curves = join_resumed_curves(run.curves, _resumed(run))
     _read_optuna(run, storage)
     return run
 
@@ -213,6 +216,48 @@ def _read_curves(run: RunData) -> None:
         run.problems.append(f"{CURVES_FILE}: expected columns {CURVE_COLUMNS}, found {list(df.columns)}")
         return
     run.curves = df
+
+
+def _resumed(run: RunData) -> dict[int, int]:
+    """``{trial: the interrupted trial it continued}``, from ``results.csv`` and, for trials that were
+    themselves interrupted (not in it), their ``trial.json``; an unreadable record is skipped."""
+    pairs = {}
+    for path in sorted((run.run_dir / TRIALS_DIR).glob("*/"), key=lambda p: p.name):
+        try:
+            record = TrialRecord.read(path)
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+        if record.resumed_from is not None:
+            pairs[int(record.number)] = int(record.resumed_from)
+    if "resumed_from" in run.results.columns:
+        done = run.results.dropna(subset=["resumed_from"])
+        pairs.update(zip(done["trial"].astype(int), done["resumed_from"].astype(int)))
+    return pairs
+
+
+def join_resumed_curves(curves: pd.DataFrame, resumed: dict[int, int]) -> pd.DataFrame:
+    """The curves with each resumed trial drawn as one line: a trial that continued an interrupted
+    one (``resumed``: ``{trial: the trial it continued}``) takes over the interrupted trial's points
+    before its own first step (the steps its checkpoint held); the interrupted trial's points from
+    that step on were computed after the checkpoint, lost and computed again, and are left out (all
+    of them where there was no checkpoint). A chain of interruptions is followed in trial order.
+    ``curves.csv`` itself keeps every point.
+
+    Example: trial 2 continued trial 0 from its step-2 checkpoint; trial 0 had logged steps 1-3 ::
+
+        >>> c = pd.DataFrame({"trial": [0, 0, 0, 2], "step": [1, 2, 3, 3], "name": "loss/x", "value": 1.0})
+        >>> join_resumed_curves(c, {2: 0})[["trial", "step"]].values.tolist()
+        [[2, 1], [2, 2], [2, 3]]
+    """
+    out = curves
+    for new, old in sorted(resumed.items()):
+        own = out["trial"] == new
+        if not own.any():
+            continue
+        previous = out["trial"] == old
+        out = out[~(previous & (out["step"] >= out.loc[own, "step"].min()))].copy()
+        out.loc[out["trial"] == old, "trial"] = new
+    return out.sort_values(["trial", "step"], kind="stable").reset_index(drop=True)
 
 
 def _read_optuna(run: RunData, storage: str | None) -> None:
