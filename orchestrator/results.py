@@ -187,13 +187,27 @@ def comparison_table(df: pd.DataFrame, objective: tuple[str, str], scores: list[
     Example:
         >>> comparison_table(df, ("mig", "maximize"), ["mig", "sap"], ["beta"]).iloc[0]["mig_mean"]  # doctest: +SKIP
     """
+    rows = []
+    for method, dataset, label, group in selected_trials(df, objective, params, select):
+        row = {"method": method, "dataset": dataset, "configuration": label, "n": len(group)}
+        for s in scores:
+            if s in group:
+                row[f"{s}_mean"], row[f"{s}_std"] = mean_std(group[s])
+        rows.append(row)
+    if not rows or not any(s in df for s in scores):
+        return pd.DataFrame()
+    return pd.DataFrame(rows)
+
+
+def selected_trials(df: pd.DataFrame, objective: tuple[str, str], params: list[str],
+                    select: str = "best") -> Iterable[tuple[Any, Any, str, pd.DataFrame]]:
+    """The completed trials Table 1 reports for each (method, dataset): ``(method, dataset, label,
+    trials)``, where ``select`` picks them as :func:`comparison_table` describes."""
     metric, direction = objective
     done = df[df["status"] == Status.COMPLETE.value] if "status" in df else df
-    scores = [s for s in scores if s in done]
-    if done.empty or metric not in done or not scores:
-        return pd.DataFrame()
+    if done.empty or metric not in done:
+        return
     params = [p for p in params if p in done and p not in ("method", "dataset")]
-    rows = []
     for (method, dataset), group in done.groupby(["method", "dataset"], sort=False):
         group = group.assign(configuration=[config_text(r, params) for _, r in group.iterrows()])
         if select == "best":
@@ -201,15 +215,9 @@ def comparison_table(df: pd.DataFrame, objective: tuple[str, str], scores: list[
             if means.empty:
                 continue
             best = means.idxmin() if direction == "minimize" else means.idxmax()
-            group = group[group["configuration"] == best]
-            label = best
+            yield method, dataset, best, group[group["configuration"] == best]
         else:
-            label = f"all {group['configuration'].nunique()} configuration(s)"
-        row = {"method": method, "dataset": dataset, "configuration": label, "n": len(group)}
-        for s in scores:
-            row[f"{s}_mean"], row[f"{s}_std"] = mean_std(group[s])
-        rows.append(row)
-    return pd.DataFrame(rows)
+            yield method, dataset, f"all {group['configuration'].nunique()} configuration(s)", group
 
 
 def mean_std(values: pd.Series) -> tuple[float, float]:

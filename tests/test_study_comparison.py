@@ -7,7 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from orchestrator.report.comparison import tc_mig_correlations
+from scipy import stats
+
+from orchestrator.report.comparison import leader_tests, tc_mig_correlations
 from orchestrator.report.data import RunData
 from orchestrator.results import comparison_table
 from orchestrator.plan import METHOD, study_as_dict
@@ -171,3 +173,23 @@ def test_tc_against_mig_rank_correlation(tmp_path):
     assert vae.n == 4 and vae.rho == pytest.approx(-1.0)
     did = next(c for c in per_method if c.group == "did")
     assert did.n == 1 and math.isnan(did.rho)  # too few models for a rank correlation
+
+
+def test_table1_ordering_tests_each_method_against_the_column_leader(tmp_path):
+    # vae's best configuration (beta=4: mig 0.5, 0.7) leads mig; tc (0.1, 0.15, 0.12) and did (0.2, 0.3)
+    rows = ROWS[:5] + [(6, "did", "d", math.nan, 1, "COMPLETE", 0.3, 0.08, 1.0),
+                       (7, "tc", "d", math.nan, 0, "COMPLETE", 0.1, 0.09, 1.0),
+                       (8, "tc", "d", math.nan, 1, "COMPLETE", 0.15, 0.10, 1.0),
+                       (9, "tc", "d", math.nan, 2, "COMPLETE", 0.12, 0.11, 1.0)]
+    run = RunData(run_dir=tmp_path, results=results(rows), params=["method", "beta"],
+                  objectives=[("mig", "maximize")])
+    mig = {t.method: t for t in leader_tests(run) if t.score == "mig"}
+    assert set(mig) == {"did", "tc"} and {t.leader for t in mig.values()} == {"vae"}
+    assert mig["did"].n == 2 and mig["did"].n_leader == 2 and mig["did"].diff == pytest.approx(0.25 - 0.6)
+    assert mig["did"].p == pytest.approx(stats.ttest_ind([0.2, 0.3], [0.5, 0.7], equal_var=False).pvalue)
+    low, high = sorted([mig["did"].p, mig["tc"].p])
+    holm = {min(mig["did"].p, mig["tc"].p): 2 * low, max(mig["did"].p, mig["tc"].p): max(2 * low, high)}
+    assert all(t.p_holm == pytest.approx(min(1.0, holm[t.p])) for t in mig.values())
+    sap = {t.method: t for t in leader_tests(run) if t.score == "sap"}
+    # sap's leader is tc (mean 0.10) at the configurations mig picked (vae beta=4: 0.05, 0.07)
+    assert {t.leader for t in sap.values()} == {"tc"} and set(sap) == {"vae", "did"}
