@@ -187,15 +187,13 @@ def comparison_table(df: pd.DataFrame, objective: tuple[str, str], scores: list[
     Example:
         >>> comparison_table(df, ("mig", "maximize"), ["mig", "sap"], ["beta"]).iloc[0]["mig_mean"]  # doctest: +SKIP
     """
+    scores = [s for s in scores if s in df]
     rows = []
-    for method, dataset, label, group in selected_trials(df, objective, params, select):
+    for method, dataset, label, group in (selected_trials(df, objective, params, select) if scores else []):
         row = {"method": method, "dataset": dataset, "configuration": label, "n": len(group)}
         for s in scores:
-            if s in group:
-                row[f"{s}_mean"], row[f"{s}_std"] = mean_std(group[s])
+            row[f"{s}_mean"], row[f"{s}_std"] = mean_std(group[s])
         rows.append(row)
-    if not rows or not any(s in df for s in scores):
-        return pd.DataFrame()
     return pd.DataFrame(rows)
 
 
