@@ -235,6 +235,8 @@ def _summary(study, run_dir, url, df, best, interrupted, log) -> None:
                              + (f" ± {std:.2g}" if pd.notna(std) else "") + f" over {int(top['n_seeds'])} seed(s)")
         if "pareto" in best:
             lines.append(f"  {int(best['pareto'].sum())} configuration(s) on the Pareto front (see results.csv)")
+        if study.kind == "ablation":
+            lines += _ablation_lines(run_dir, url, m)
     failed = df[df["status"] == Status.FAIL.value] if not df.empty else df
     for _, r in failed.head(5).iterrows():
         lines.append(f"failed: trial {r['trial']} ({format_params(r)}, seed {r['seed']}): {r['error']}")
@@ -269,6 +271,20 @@ def _comparison_lines(study: Study, df: pd.DataFrame) -> list[str]:
                           for s in scores if f"{s}_mean" in r)
         lines.append(f"  {r['method']:<12} {r['dataset']:<9} {r['configuration']}: {shown} (n={int(r['n'])})")
     return lines
+
+
+def _ablation_lines(run_dir: Path, storage: str, metric: str) -> list[str]:
+    """The report's ablation tests of ``metric``, a line each (``report.stats.ablation_lines``), so that the
+    printed result says whether a difference is beyond seed noise; none where the report cannot give them."""
+    try:
+        from .report.data import ReportError, load_run
+        from .report.stats import ablation_lines
+    except ImportError:
+        return []
+    try:
+        return ablation_lines(load_run(run_dir, storage=storage), metric)
+    except ReportError:
+        return []
 
 
 def _steps_text(study: Study) -> str:

@@ -59,7 +59,8 @@ def test_builtin_studies_resolve_against_the_did_config():
     assert joint.early_stopping.metric == "fast/mig" and joint.early_stopping.mode == "max"
     assert joint.early_stopping.grace_period == joint.fixed.get("eval_every", 10)
     demo = load_study("ablation_dims", "demo")
-    assert demo.budget == "quick" and demo.steps == 1200 and demo.planned_trials == 4  # 2 forms x 2 seeds
+    assert demo.budget == "quick" and demo.steps == 1200 and demo.planned_trials == 8  # 2 forms x 4 seeds
+    assert demo.fixed["contrast_start"] == 900  # the demo's named departure: a longer GAN warm-up, both forms
 
 
 def test_grid_plan_and_seeds():
