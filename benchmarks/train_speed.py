@@ -13,6 +13,11 @@ one- and two-thread sgemm rate (1024 x 1024 matrices, measured in this run).
 ``--whole-trial`` adds the wall time of a whole quick Squares trial of the form that learns,
 evaluation included, for both trees (``python -m did_core.train``; several minutes each).
 
+``--same-scores N`` instead trains N seeds of the quick trial of the form that learns in both trees
+(``--dataset``, two trials at a time) and prints their final ``dlib`` MIG and Welch's test between
+the trees: the check for a change whose numbers differ from the reference's at the rounding level
+(a GAN amplifies those within tens of steps), that what a seed learns is unchanged within seed noise.
+
 The reference tree is a git worktree of ``--ref`` (default: the revision before this round's speed
 work) made in a temporary folder and removed afterwards, or an existing checkout (``--ref-path``).
 
@@ -20,6 +25,7 @@ Usage:
     python benchmarks/train_speed.py                        # every case, 2 rounds
     python benchmarks/train_speed.py --cases did-learns-squares --threads 1 --rounds 3
     python benchmarks/train_speed.py --ref-path /path/to/old/checkout --whole-trial
+    python benchmarks/train_speed.py --same-scores 3 --dataset squares
 """
 from __future__ import annotations
 
@@ -136,13 +142,46 @@ def run_worker(tree: Path, case: str, threads: int, intervals: int, flops: bool 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def whole_trial(tree: Path, out: Path) -> float:
+def trial_command(tree: Path, out: Path, dataset: str = "squares", seed: int = 0) -> list[str]:
+    """A whole quick trial of the form that learns in ``tree``, final ``dlib`` MIG, DCI and SAP included."""
     sets = [f"--set={k}={v}" for k, v in LEARNS.items()]
-    cmd = [sys.executable, "-m", "did_core.train", "--preset", "quick", "--dataset", "squares", "--out", str(out),
-           "--no-resume", *sets, "--set=eval_metrics=mig,dci,sap", "--set=num_threads=1"]
+    return [sys.executable, "-m", "did_core.train", "--preset", "quick", "--dataset", dataset, "--out", str(out),
+            "--no-resume", *sets, "--set=eval_metrics=mig,dci,sap", "--set=num_threads=1", f"--set=seed={seed}"]
+
+
+def whole_trial(tree: Path, out: Path) -> float:
     t = time.perf_counter()
-    subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, check=True, capture_output=True)
+    subprocess.run(trial_command(tree, out), env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, check=True,
+                   capture_output=True)
     return time.perf_counter() - t
+
+
+def same_scores(new: Path, ref: Path, dataset: str, seeds: int, out: Path) -> None:
+    """The acceptance's check for numbers that differ at the rounding level: the quick MIG of seeds
+    0 .. seeds-1 in both trees (two trials at a time, one thread each), and Welch's test between them."""
+    from scipy import stats
+
+    jobs = [(name, tree, seed) for seed in range(seeds) for name, tree in (("ref", ref), ("new", new))]
+    mig: dict[str, list[float]] = {"ref": [], "new": []}
+    running: list[tuple[str, int, Path, subprocess.Popen]] = []
+    while jobs or running:
+        while jobs and len(running) < 2:
+            name, tree, seed = jobs.pop(0)
+            folder = out / f"{name}-{seed}"
+            with open(out / f"{name}-{seed}.log", "w") as log:  # the child keeps its own handle
+                proc = subprocess.Popen(trial_command(tree, folder, dataset, seed), cwd=tree, stdout=log,
+                                        stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(tree)})
+            running.append((name, seed, folder, proc))
+        name, seed, folder, proc = running.pop(0)
+        if proc.wait() != 0:
+            raise SystemExit(f"{name} trial seed {seed} failed:\n{(out / f'{name}-{seed}.log').read_text()[-3000:]}")
+        saved = json.loads((folder / "scores.json").read_text())
+        mig[name].append(saved.get("scores", saved)["mig"])
+        print(f"  {dataset} seed {seed} {name}: dlib MIG {mig[name][-1]:.4f}", flush=True)
+    test = stats.ttest_ind(mig["new"], mig["ref"], equal_var=False)
+    print(f"quick {dataset} MIG over seeds 0-{seeds - 1}, form that learns: ref {statistics.mean(mig['ref']):.3f} ± "
+          f"{statistics.stdev(mig['ref']):.3f}, new {statistics.mean(mig['new']):.3f} ± "
+          f"{statistics.stdev(mig['new']):.3f}; Welch p {test.pvalue:.2g}")
 
 
 def main() -> None:
@@ -154,6 +193,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating ref/new rounds per case")
     parser.add_argument("--intervals", type=int, default=3, help="timed intervals per worker (median)")
     parser.add_argument("--whole-trial", action="store_true", help="also time a whole quick Squares trial")
+    parser.add_argument("--same-scores", type=int, metavar="SEEDS",
+                        help="only compare the trees' quick MIG (form that learns) over this many seeds, on --dataset")
+    parser.add_argument("--dataset", default="squares", help="the dataset of --same-scores (default squares)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--flops", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--sgemm", type=int, help=argparse.SUPPRESS)
@@ -172,7 +214,11 @@ def main() -> None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(ref), args.ref],
                            check=True, capture_output=True)
         try:
-            report(ROOT, ref.resolve(), args)
+            if args.same_scores:
+                (Path(tmp) / "trials").mkdir()
+                same_scores(ROOT, ref.resolve(), args.dataset, args.same_scores, Path(tmp) / "trials")
+            else:
+                report(ROOT, ref.resolve(), args)
         finally:
             if args.ref_path is None:
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(ref)], capture_output=True)
