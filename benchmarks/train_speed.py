@@ -176,7 +176,7 @@ def same_scores(new: Path, ref: Path, dataset: str, seeds: int, out: Path) -> No
         if proc.wait() != 0:
             raise SystemExit(f"{name} trial seed {seed} failed:\n{(out / f'{name}-{seed}.log').read_text()[-3000:]}")
         saved = json.loads((folder / "scores.json").read_text())
-        mig[name].append(saved.get("scores", saved)["mig"])
+        mig[name].append(saved["scores"]["mig"])
         print(f"  {dataset} seed {seed} {name}: dlib MIG {mig[name][-1]:.4f}", flush=True)
     test = stats.ttest_ind(mig["new"], mig["ref"], equal_var=False)
     print(f"quick {dataset} MIG over seeds 0-{seeds - 1}, form that learns: ref {statistics.mean(mig['ref']):.3f} ± "

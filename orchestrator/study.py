@@ -193,11 +193,13 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
     best = best_configurations(df, objectives)
     if select and not interrupted:
         _select(run_dir, remote, model, log)
-    if report:
-        _build_report(run_dir, url, log, [model] if model else None)
+    # the run folder read once: for the report and for the summary's ablation tests
+    run_data = _read_run(run_dir, url, log, report) if report or study.kind == "ablation" else None
+    if report and run_data is not None:
+        _build_report(run_data, log, [model] if model else None)
     if remote is not None:
         remote.push_run(run_dir)
-    _summary(study, run_dir, url, df, best, interrupted, log)
+    _summary(study, run_dir, url, df, best, interrupted, log, run_data)
     return StudyRun(study=study, run_dir=run_dir, storage=url, results=df, best=best,
                     interrupted=interrupted, wall_s=time.time() - t0)
 
@@ -214,7 +216,7 @@ def _check_meta(run_dir: Path, study: Study, url: str, fresh: bool, log) -> RunM
     return meta
 
 
-def _summary(study, run_dir, url, df, best, interrupted, log) -> None:
+def _summary(study, run_dir, url, df, best, interrupted, log, run_data=None) -> None:
     counts = df["status"].value_counts().to_dict() if not df.empty else {}
     lines = ["", f"=== {study.name} ({study.preset}) ===",
              f"trials: {len(df)} of {study.planned_trials} finished "
@@ -235,8 +237,10 @@ def _summary(study, run_dir, url, df, best, interrupted, log) -> None:
                              + (f" ± {std:.2g}" if pd.notna(std) else "") + f" over {int(top['n_seeds'])} seed(s)")
         if "pareto" in best:
             lines.append(f"  {int(best['pareto'].sum())} configuration(s) on the Pareto front (see results.csv)")
-        if study.kind == "ablation":
-            lines += _ablation_lines(run_dir, url, m)
+        if study.kind == "ablation" and run_data is not None:  # the report's tests, so that it says
+            from .report.stats import ablation_lines  # whether a difference is beyond seed noise
+
+            lines += ablation_lines(run_data, m)
     failed = df[df["status"] == Status.FAIL.value] if not df.empty else df
     for _, r in failed.head(5).iterrows():
         lines.append(f"failed: trial {r['trial']} ({format_params(r)}, seed {r['seed']}): {r['error']}")
@@ -273,36 +277,33 @@ def _comparison_lines(study: Study, df: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _ablation_lines(run_dir: Path, storage: str, metric: str) -> list[str]:
-    """The report's ablation tests of ``metric``, a line each (``report.stats.ablation_lines``), so that the
-    printed result says whether a difference is beyond seed noise; none where the report cannot give them."""
-    try:
-        from .report.data import ReportError, load_run
-        from .report.stats import ablation_lines
-    except ImportError:
-        return []
-    try:
-        return ablation_lines(load_run(run_dir, storage=storage), metric)
-    except ReportError:
-        return []
-
-
 def _steps_text(study: Study) -> str:
     if not study.comparison:
         return f"{study.steps} steps per trial"
     return "steps per trial: " + ", ".join(f"{a.label} {a.steps}" for a in study.arms)
 
 
-def _build_report(run_dir: Path, storage: str, log, models: list[ModelSpec] | None) -> None:
+def _read_run(run_dir: Path, storage: str, log, for_report: bool):
+    """The run folder as the report reads it (``report.data.RunData``; the storage this command ran on,
+    wherever it is), or None where the report's modules are missing or the folder cannot be read
+    (said when the report was asked for)."""
     try:
-        from . import report
+        from .report.data import load_run
     except ImportError:
-        return
-    build = getattr(report, "build_report", None)
-    if build is None:
-        return
+        return None
     try:
-        build(run_dir, models=models, storage=storage)  # the storage this command ran on, wherever it is
+        return load_run(run_dir, storage=storage)
+    except Exception as e:  # the study's results are written; a report problem must not hide them
+        if for_report:
+            log(f"report: could not be built ({type(e).__name__}: {e})")
+        return None
+
+
+def _build_report(run_data, log, models: list[ModelSpec] | None) -> None:
+    from .report import write_report
+
+    try:
+        write_report(run_data, models=models)
     except Exception as e:  # the study's results are written; a report problem must not hide them
         log(f"report: could not be built ({type(e).__name__}: {e})")
 
