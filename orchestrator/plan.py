@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .study_file import CategoricalParam, EarlyStopping, Objective, Resources
+from .verdicts.sequential import SeedPlan
 
 METHOD = "method"  # the Optuna parameter naming a comparison's arm
 DATASET = "dataset"  # the Optuna parameter naming a comparison's dataset
@@ -52,7 +53,7 @@ class Study:
     n_trials: int | None
     sampler_seed: int
     population_size: int | None
-    seeds: list[int]
+    seeds: list[int]  # the seeds every configuration runs with (a seed plan's first round)
     objectives: list[Objective]
     early_stopping: EarlyStopping | None
     resources: Resources
@@ -69,6 +70,16 @@ class Study:
     source: str = ""  # the file it came from
     source_text: str = ""
     controls: list[dict[str, Any]] = field(default_factory=list)  # whole configurations run beside the grid
+    seed_plan: SeedPlan | None = None  # `seeds: {initial, step, maximum}`: rounds added where undecided
+
+    @property
+    def plan(self) -> SeedPlan:
+        """The seeds and looks of the study's decisions (a fixed list: one look)."""
+        return self.seed_plan or SeedPlan.fixed(self.seeds)
+
+    @property
+    def sequential(self) -> bool:
+        return self.seed_plan is not None
 
     @property
     def run_name(self) -> str:
@@ -170,7 +181,8 @@ def study_as_dict(study: Study) -> dict[str, Any]:
                    "population_size": study.population_size, "storage": study.storage,
                    "controls": copy.deepcopy(study.controls) or None},
         "steps": study.steps, "eval_protocol": study.eval_protocol, "final_protocol": study.final_protocol,
-        "seeds": list(study.seeds),
+        "seeds": ({"initial": len(study.seeds), "step": _step(study.seed_plan), "maximum": study.seed_plan.maximum,
+                   "first": study.seed_plan.seeds[0]} if study.sequential else list(study.seeds)),
         "objectives": [o.model_dump() for o in study.objectives],
         "early_stopping": study.early_stopping.model_dump() if study.early_stopping else None,
         "resources": study.resources.model_dump(), "max_concurrent": study.max_concurrent,
@@ -188,3 +200,7 @@ def study_as_dict(study: Study) -> dict[str, Any]:
     return out
 
 
+
+
+def _step(plan: SeedPlan) -> int:
+    return plan.sizes[1] - plan.sizes[0]

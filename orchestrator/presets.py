@@ -16,6 +16,7 @@ from did_core.models import ConfigError, ModelSpec, PluginError, available_model
 
 from .objectives import check_objectives
 from .plan import METHOD, Arm, Study, comparison_space, first_point, grid_size, product
+from .verdicts.sequential import SeedPlan
 from .study_file import (ArmOverride, EarlyStopping, Evaluation, Objective, PresetSection, Search, SearchOverride,
                          StudyError, StudyFile, read_study_file, validate)
 
@@ -48,6 +49,10 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
     where = f"presets.{preset}"
     fixed, origin = _merged_fixed(sf, section, where, comparison, fail)
     seeds = section.seeds if section.seeds is not None else sf.seeds
+    seed_plan = None
+    if isinstance(seeds, dict):
+        seed_plan = SeedPlan.sequential(seeds["initial"], seeds["step"], seeds["maximum"], seeds.get("first", 0))
+        seeds = list(seed_plan.seeds[:seed_plan.sizes[0]])
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     search = sf.search or Search(sampler="grid")
     so = section.search or SearchOverride()
@@ -81,9 +86,10 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
                          else f"{where}.search.controls", fail)
     planned = (len(datasets) * sum(grid_size(a.space) for a in arms) if comparison
                else grid_size(space) + len(controls)) if search.sampler == "grid" else n_trials
-    if planned * len(seeds) > MAX_TRIALS:
+    n_seeds = seed_plan.maximum if seed_plan else len(seeds)
+    if planned * n_seeds > MAX_TRIALS:
         raise fail("seeds" if planned <= MAX_TRIALS else "search.n_trials",
-                   f"the study plans {planned * len(seeds):,} trials ({planned:,} configurations x {len(seeds):,} "
+                   f"the study plans {planned * n_seeds:,} trials ({planned:,} configurations x {n_seeds:,} "
                    f"seeds), more than {MAX_TRIALS:,}")
     population = so.population_size or search.population_size
     if population is not None and search.sampler != "nsga2":
@@ -94,6 +100,10 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
                                                                                         probes[0], fail)
     kind = "comparison" if comparison else sf.kind or (
         "ablation" if search.sampler == "grid" and len(space) == 1 else "search")
+    if seed_plan is not None and (search.sampler != "grid" or kind == "search"):
+        raise fail(f"{where}.seeds" if section.seeds is not None else "seeds",
+                   "a seed plan adds seeds where an ablation's or a comparison's decisions are undecided; this "
+                   f"study is a {kind} with the {search.sampler} sampler: give a count or a list")
     return Study(
         name=sf.name, preset=preset, budget=budget, fixed=fixed, space=space, sampler=search.sampler,
         n_trials=n_trials, sampler_seed=so.seed if so.seed is not None else search.seed, population_size=population,
@@ -102,7 +112,7 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
         storage=search.storage, retries=sf.retries, kind=kind, arms=arms, datasets=datasets if comparison else [],
         steps=max(a.steps for a in arms), eval_protocol=str(getattr(probes[0], "eval_protocol", "fast")),
         final_protocol=str(getattr(probes[0], "final_protocol", "dlib")),
-        description=sf.description, source=label, source_text=text, controls=controls,
+        description=sf.description, source=label, source_text=text, controls=controls, seed_plan=seed_plan,
     )
 
 

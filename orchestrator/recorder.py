@@ -48,6 +48,10 @@ class Recorder(tune.Callback):
         self.intermediate = f"{study.eval_protocol}/{study.objectives[0].metric}" \
             if len(study.objectives) == 1 else None
         self.total = study.planned_trials
+        if study.sequential:  # the rounds so far ask for more than the first round's trials
+            from .seed_rounds import planned
+
+            self.total = planned(ostudy)
         self.told: set[int] = set()
         self.last_scores: dict[int, dict[str, float]] = {}  # trial -> its latest in-training scores
         self.stopped: NoSpace | None = None  # the disk filled: the session ends, nothing more is written

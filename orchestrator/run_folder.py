@@ -7,6 +7,7 @@ JSON records. The study writes it and the report reads it through the names and 
       optuna.db         the Optuna storage (unless the study names another URL)
       results.csv       one row per finished trial (:data:`RESULT_COLUMNS`)
       curves.csv        trial, step, name, value (:data:`CURVE_COLUMNS`)
+      looks.csv         every look of the study's decisions (:mod:`orchestrator.verdicts.looks`)
       selection.csv     one row per finished trial: the label-free scores (:class:`SelectionRow`)
       selection/        what ``python -m orchestrator.select`` caches: codes per trial, ModelCentrality's pairs
       trials/<number>/  trial.json (:class:`TrialRecord`), config.json, scores.json, traversal.png,
@@ -41,13 +42,14 @@ from did_core.atomic import atomic_path
 
 STUDY_FILE, META_FILE, OPTUNA_DB = "study.yaml", "meta.json", "optuna.db"
 RESULTS_FILE, CURVES_FILE, REPORT_FILE, TRIALS_DIR = "results.csv", "curves.csv", "report.html", "trials"
+LOOKS_FILE = "looks.csv"  # the decisions' looks (orchestrator.verdicts.looks)
 TRIAL_FILE, ERROR_FILE, TRAVERSAL_FILE = "trial.json", "error.txt", "traversal.png"
 RUN_FILES = (STUDY_FILE, META_FILE, OPTUNA_DB, RESULTS_FILE, CURVES_FILE)
 LOCK_FILE, RAY_DIR = ".lock", "ray"  # the driver's lock (orchestrator.locks); Ray Tune's own files
 EXPORT_DIR = "export"  # python -m orchestrator.report RUN_DIR --export: LaTeX, CSV, SVG, PDF
 SELECTION_FILE, SELECTION_DIR = "selection.csv", "selection"  # orchestrator.select: its table and its cache
 # every name a run folder holds: its files, SQLite's journal, and a file being written (did_core.atomic)
-RUN_ENTRIES = frozenset({*RUN_FILES, REPORT_FILE, TRIALS_DIR, RAY_DIR, LOCK_FILE, EXPORT_DIR, SELECTION_FILE, SELECTION_DIR,
+RUN_ENTRIES = frozenset({*RUN_FILES, LOOKS_FILE, REPORT_FILE, TRIALS_DIR, RAY_DIR, LOCK_FILE, EXPORT_DIR, SELECTION_FILE, SELECTION_DIR,
                          *(OPTUNA_DB + s for s in ("-journal", "-wal", "-shm"))})
 
 PARAM_PREFIX = "params_"
@@ -225,6 +227,8 @@ class RunMeta(_Record):
     sampler: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)  # each searched parameter's Config default
     controls: list[dict[str, Any]] = field(default_factory=list)  # configurations run beside the grid
+    seed_plan: dict[str, list[int]] = field(default_factory=dict)  # {seeds, sizes}; empty: the seeds run, one look
+    rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # objective -> {alpha, margin}
     host: str = ""
     gpus: list[Any] = field(default_factory=list)
     packages: dict[str, str] = field(default_factory=dict)

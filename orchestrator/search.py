@@ -105,7 +105,8 @@ def spec_of(study: Study) -> dict[str, Any]:
     its runtime fields (``TrainConfig.experiment``; the budget, the protocols and every fixed field
     that changes a result are in it)."""
     return {"sampler": study.sampler, "space": {n: s.model_dump(exclude_none=True) for n, s in study.space.items()},
-            "objectives": [o.model_dump() for o in study.objectives], "datasets": list(study.datasets),
+            "objectives": [o.model_dump(include={"metric", "direction"}) for o in study.objectives],
+            "datasets": list(study.datasets),
             "arms": {a.label: {"model": a.model, "experiment": study.experiment(a)} for a in study.arms},
             **({"controls": study.controls} if study.controls else {})}
 
@@ -158,8 +159,10 @@ def open_study(study: Study, run_dir: Path, fresh: bool = False) -> optuna.Study
     return ostudy
 
 
-def recover(ostudy: optuna.Study, study: Study) -> list[tuple[int, int | None]]:
-    """Mark RUNNING trials interrupted, then enqueue what the plan lacks. Returns the
+def recover(ostudy: optuna.Study, study: Study, wanted: dict[Any, list[int]] | None = None
+            ) -> list[tuple[int, int | None]]:
+    """Mark RUNNING trials interrupted, then enqueue what the plan lacks (``wanted``: seeds a seed
+    plan's later rounds ask of some configurations, beyond the study's first seeds). Returns the
     ``(old number, None)`` pairs of the interrupted trials (the caller prints them)."""
     interrupted = []
     for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -169,7 +172,7 @@ def recover(ostudy: optuna.Study, study: Study) -> list[tuple[int, int | None]]:
                                       "configuration was queued again")
         ostudy.tell(t.number, state=TrialState.FAIL)
         interrupted.append((t.number, None))
-    _enqueue_missing(ostudy, study)
+    _enqueue_missing(ostudy, study, wanted or {})
     return interrupted
 
 
@@ -187,7 +190,9 @@ def _configs_started(trials, study: Study) -> set:
     return {key[0] for t in trials if (key := plan_key(t, study)) is not None}
 
 
-def _enqueue_missing(ostudy: optuna.Study, study: Study) -> None:
+def _enqueue_missing(ostudy: optuna.Study, study: Study, wanted: dict[Any, list[int]]) -> int:
+    """Enqueue every (configuration, seed) of the plan, and of ``wanted``, that no trial holds or
+    waits for; an interrupted one resumes from its checkpoint. Returns how many were enqueued."""
     have, params_of, resumable = set(), {}, {}
     for t in ostudy.get_trials(deepcopy=False):
         key = plan_key(t, study)
@@ -199,13 +204,16 @@ def _enqueue_missing(ostudy: optuna.Study, study: Study) -> None:
         else:
             have.add(key)
     plan = list(enumerate(study.grid())) if study.sampler == "grid" else sorted(params_of.items())
+    added = 0
     for cid, params in plan:
-        for seed in study.seeds:
+        for seed in dict.fromkeys([*study.seeds, *wanted.get(cid, [])]):
             if (cid, seed) not in have:
+                added += 1
                 attrs = {"config_id": cid, "seed": seed}
                 if (cid, seed) in resumable:
                     attrs["resumed_from"] = resumable[(cid, seed)]
                 ostudy.enqueue_trial(params, user_attrs=attrs)
+    return added
 
 
 def remaining_trials(ostudy: optuna.Study, study: Study) -> int:

@@ -49,6 +49,8 @@ from .no_space import NoSpace, no_space
 from .reach import check_shared
 from .storage import RunStorage
 from .search import in_memory, open_study, recover, remaining_trials, storage_url
+from .seed_rounds import next_round, replay_folder
+from .verdicts.looks import write_looks
 
 
 
@@ -163,16 +165,18 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
                        + yaml.safe_dump(study_as_dict(study), sort_keys=False))
     for old, _ in recover(ostudy, study):
         log(f"trial {old} was interrupted by the previous run; its configuration is queued again")
-    todo = remaining_trials(ostudy, study)
     done_before = len(write_results(run_dir, ostudy))
     meta = _start_meta(run_dir, study, url, meta)
+    if study.sequential:  # a round a killed driver decided but did not enqueue is enqueued now
+        next_round(study, ostudy, run_dir, url, meta, log=lambda *a: None)
+    todo = remaining_trials(ostudy, study)
     if remote is not None:
         remote.push_run(run_dir)  # trials check that the run folder is the driver's: meta.json is there
     log(f"study {study.name!r}, preset {study.preset!r} (model {', '.join(study.models)}, budget {study.budget!r}, "
-        f"{_steps_text(study)}): {study.planned_trials} trials planned, {done_before} already finished, "
+        f"{_steps_text(study)}): {_planned_text(study, meta)}, {done_before} already finished, "
         f"{todo} to run\nrun folder: {remote.shown + ' (local cache ' + str(run_dir) + ')' if remote else run_dir}")
 
-    if todo > 0:
+    while todo > 0:  # one Tune session per round of the seed plan (a fixed plan: one session)
         try:
             run_tune(study, ostudy, run_dir, remote, todo, address, max_concurrent, dashboard, model, meta, log)
         except Exception as e:  # Ray Tune wraps what failed: a full disk is said in one line
@@ -183,10 +187,16 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
         finally:
             if remote is not None:
                 remote.pull_trials(run_dir)  # the trials' scores and traversals, for the tables and the report
-    recover(ostudy, study)  # trials a Ctrl-C stopped: marked interrupted and queued again
+        recover(ostudy, study)  # trials a Ctrl-C stopped: marked interrupted and queued again
+        if remaining_trials(ostudy, study) > 0 or not study.sequential:
+            break
+        write_results(run_dir, ostudy)
+        todo = next_round(study, ostudy, run_dir, url, meta, log)
     interrupted = remaining_trials(ostudy, study) > 0
 
     df = write_results(run_dir, ostudy)
+    if study.sequential:
+        write_looks(run_dir, replay_folder(run_dir, url).looks)
     meta.sessions[-1].finished, meta.sessions[-1].interrupted = _now(), interrupted
     meta.write(run_dir)
     objectives = [(o.metric, o.direction) for o in study.objectives]
@@ -194,7 +204,7 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
     if select and not interrupted:
         _select(run_dir, remote, model, log)
     # the run folder read once: for the report and for the summary's ablation tests
-    run_data = _read_run(run_dir, url, log, report) if report or study.kind == "ablation" else None
+    run_data = _read_run(run_dir, url, log, report) if report or study.kind in ("ablation", "comparison") else None
     if report and run_data is not None:
         _build_report(run_data, log, [model] if model else None)
     if remote is not None:
@@ -208,7 +218,7 @@ def _check_meta(run_dir: Path, study: Study, url: str, fresh: bool, log) -> RunM
     """The folder's meta.json (another study's folder is refused); a study that now plans more (or
     fewer) trials, e.g. more seeds, is said."""
     meta = None if fresh else meta_of_same_study(run_dir, study.run_name, url, own_storage=not study.storage)
-    if meta is not None and meta.planned_trials != study.planned_trials:
+    if meta is not None and not study.sequential and meta.planned_trials != study.planned_trials:
         log(f"the study now plans {study.planned_trials} trials (this run folder planned {meta.planned_trials}, "
             "e.g. another number of seeds): finished trials are kept, the plan is "
             + ("extended" if study.planned_trials > meta.planned_trials else "reduced"))
@@ -237,10 +247,10 @@ def _summary(study, run_dir, url, df, best, interrupted, log, run_data=None) -> 
                              + (f" ± {std:.2g}" if pd.notna(std) else "") + f" over {int(top['n_seeds'])} seed(s)")
         if "pareto" in best:
             lines.append(f"  {int(best['pareto'].sum())} configuration(s) on the Pareto front (see results.csv)")
-        if study.kind == "ablation" and run_data is not None:  # the report's tests, so that it says
-            from .report.stats import ablation_lines  # whether a difference is beyond seed noise
+    if study.kind in ("ablation", "comparison") and run_data is not None:  # the report's Findings: the decisions
+        from .report.findings import findings_lines
 
-            lines += ablation_lines(run_data, m)
+        lines += findings_lines(run_data)
     failed = df[df["status"] == Status.FAIL.value] if not df.empty else df
     for _, r in failed.head(5).iterrows():
         lines.append(f"failed: trial {r['trial']} ({format_params(r)}, seed {r['seed']}): {r['error']}")
@@ -275,6 +285,14 @@ def _comparison_lines(study: Study, df: pd.DataFrame) -> list[str]:
                           for s in scores if f"{s}_mean" in r)
         lines.append(f"  {r['method']:<12} {r['dataset']:<9} {r['configuration']}: {shown} (n={int(r['n'])})")
     return lines
+
+
+def _planned_text(study: Study, meta: RunMeta) -> str:
+    if not study.sequential:
+        return f"{study.planned_trials} trials planned"
+    most = study.n_configs * study.plan.maximum
+    return (f"{meta.planned_trials} trials planned so far (seed plan: looks at "
+            f"{', '.join(map(str, study.plan.sizes))} seeds a side; at most {most} trials)")
 
 
 def _steps_text(study: Study) -> str:
@@ -327,6 +345,8 @@ def _start_meta(run_dir: Path, study: Study, url: str, meta: RunMeta | None) -> 
                        objectives=[(o.metric, o.direction) for o in study.objectives], description=study.description,
                        arms=[a.label for a in study.arms] if study.comparison else [], datasets=list(study.datasets),
                        sampler=study.sampler, defaults=study.defaults(), controls=study.controls)
+    meta.seed_plan = {"seeds": list(study.plan.seeds), "sizes": list(study.plan.sizes)} if study.sequential else {}
+    meta.rules = {o.metric: {"alpha": o.alpha, "margin": o.margin} for o in study.objectives}
     env = capture()
     meta.host, meta.gpus, meta.packages, meta.git = env["host"], env["gpus"], env["packages"], env["git"]
     meta.python, meta.platform = env["python"], env["platform"]

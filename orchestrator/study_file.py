@@ -28,8 +28,8 @@ A study file::
         n_critic:  {type: int, low: 1, high: 8}
         contrast:  {type: categorical, choices: [infonce, distance]}
       storage: null                        # Optuna storage URL; default sqlite:///RUN_DIR/optuna.db
-    seeds: 3                               # a count (0, 1, 2) or a list [0, 7, 9]
-    objectives: [{metric: mig, direction: maximize}]
+    seeds: 3                               # a count (0, 1, 2), a list [0, 7, 9], or a plan (below)
+    objectives: [{metric: mig, direction: maximize}]   # alpha: 0.05, margin: 0.03 decide its comparisons
     early_stopping: {type: asha, grace_period: 1000}   # metric default: <eval protocol>/<first objective>
     resources: {cpus: 1, gpus: 0.5}        # per trial; gpus only used when the cluster has GPUs
     evaluation: {protocol: fast, interval: 1000, final_protocol: dlib}
@@ -45,6 +45,15 @@ DiD's broadcast form and runs the paper's form once, at the default k, as its co
       sampler: grid
       space: {n_compare_dims: {type: int, low: 1, high: 5}, form: {type: categorical, choices: [broadcast]}}
       controls: [{form: paper}]
+
+An ablation or a comparison may give its seeds as a plan: it starts with ``initial`` seeds a
+configuration, and after each round adds ``step`` seeds to the comparisons still undecided, up
+to ``maximum`` (seeds ``first``, ``first + 1``, ...). Each objective's ``alpha`` (family-wise, default
+0.05) and ``margin`` (the smallest difference that matters; "equivalent" needs one) decide them
+(:mod:`orchestrator.verdicts.sequential`)::
+
+    seeds: {initial: 3, step: 2, maximum: 10}
+    objectives: [{metric: mig, alpha: 0.05, margin: 0.03}]
 
 A comparison (several models, each at its own grid, on several datasets) names `arms` instead of
 `model`; every configuration of every arm runs on every dataset with every seed. The Optuna
@@ -188,6 +197,14 @@ def _check_values_in_range(values, low, high):
 class Objective(_Strict):
     metric: str = Field(min_length=1)
     direction: Literal["maximize", "minimize"] = "maximize"
+    alpha: float = Field(0.05, gt=0, lt=1)  # family-wise level of its decisions (effect; equivalent)
+    margin: float | None = Field(None, gt=0, allow_inf_nan=False)  # the smallest difference that matters
+
+    @property
+    def rule(self):
+        from .verdicts.sequential import DecisionRule
+
+        return DecisionRule(self.alpha, self.margin)
 
 
 class Search(_Strict):
@@ -230,12 +247,39 @@ class Evaluation(_Strict):
     final_protocol: str | None = None  # the scores at the end ("dlib")
 
 
+PLAN_KEYS = ("initial", "step", "maximum", "first")
+
+
+def _seed_plan(v: dict) -> dict:
+    """``{initial, step, maximum[, first]}``: whole numbers, 2 <= initial < maximum, step >= 1."""
+    unknown = [k for k in v if k not in PLAN_KEYS]
+    if unknown:
+        raise ValueError(f"a seed plan has the keys {', '.join(PLAN_KEYS)}; unknown: {unknown[0]!r}")
+    missing = [k for k in PLAN_KEYS[:3] if k not in v]
+    if missing:
+        raise ValueError(f"a seed plan needs {', '.join(PLAN_KEYS[:3])}; missing: {missing[0]}")
+    for k, x in v.items():
+        if not isinstance(x, int) or isinstance(x, bool) or x < 0:
+            raise ValueError(f"{k}: a whole number >= 0, got {str(x)[:50]!r}")
+    if not 2 <= v["initial"] < v["maximum"]:
+        raise ValueError(f"initial must be at least 2 (a test needs two seeds a side) and below maximum, got "
+                         f"initial {v['initial']}, maximum {v['maximum']}")
+    if v["step"] < 1:
+        raise ValueError("step must be at least 1")
+    if v["maximum"] > MAX_SEEDS or v.get("first", 0) + v["maximum"] - 1 > MAX_SEED:
+        raise ValueError(f"at most {MAX_SEEDS} seeds, each in [0, {MAX_SEED}]")
+    return v
+
+
 def _seeds(v: Any) -> Any:
+    if isinstance(v, dict):
+        return _seed_plan(v)
     ok = (isinstance(v, int) and not isinstance(v, bool) and v >= 1) or (
         isinstance(v, list) and v and all(isinstance(s, int) and not isinstance(s, bool) for s in v)
         and len(set(v)) == len(v))
     if not ok:
-        raise ValueError(f"expected a count >= 1 or a non-empty list of distinct integers, got {str(v)[:100]}")
+        raise ValueError(f"expected a count >= 1, a non-empty list of distinct integers or a plan "
+                         f"{{initial, step, maximum}}, got {str(v)[:100]}")
     if (v if isinstance(v, int) else len(v)) > MAX_SEEDS:
         raise ValueError(f"at most {MAX_SEEDS} seeds per configuration, got {v if isinstance(v, int) else len(v)}")
     bad = [s for s in ([] if isinstance(v, int) else v) if not 0 <= s <= MAX_SEED]

@@ -32,6 +32,8 @@ from .comparison import comparison_sections
 from .data import RunData, load_run
 from .export import EXPORT_DIR, export_run
 from .figures import IMPORTANCE_EVALUATOR, MAX_CURVE_POINTS, ablation_figure, curve_figures, search_figures
+from ..verdicts.findings import digits
+from .findings import findings_html, fold
 from .header import header_table
 from .score_order import order_scores
 from .selection import add_selection_section
@@ -81,7 +83,9 @@ def compose(run: RunData, models: list[ModelSpec] | None = None) -> tuple[Page, 
     arrange_scores(run)  # after the models: their modules register their own scores and diagnostics
     page = Page(f"Study report: {run.name} ({run.preset})")
     counts = trial_counts(run)
-    header = header_table(run, counts) + _notes(run, counts)
+    # the answer first (the decisions of the objective), then what is wrong, then how and where it ran (folded)
+    header = findings_html(run) + _notes(run, counts) + fold(header_table(run, counts), "How, where and with what "
+                                                             "code this ran (meta.json)")
 
     board = leaderboard(run)
     page.section("Leaderboard", _leaderboard_html(run, board))
@@ -141,8 +145,9 @@ def _leaderboard_html(run: RunData, board) -> str:
     headers = ["rank", *run.params, "seeds", *[s + (" ★" if objective and s == objective[0] else "")
                                                 for s in run.scores], "trials"]
     rows = []
+    places = {s: digits(float(board[f"{s} mean"].abs().max())) for s in run.scores}  # one format per column
     for _, r in board.head(MAX_LEADERBOARD).iterrows():
-        scores = [fmt(r[f"{s} mean"]) + (f" ± {fmt(r[f'{s} std'], 2)}" if r[f"{s} std"] == r[f"{s} std"] else "")
+        scores = [Raw(f'<span class="num">{_mean_sd(r[f"{s} mean"], r[f"{s} std"], places[s])}</span>')
                   for s in run.scores]
         rows.append([int(r["rank"]), *[fmt(r[p]) for p in run.params], int(r["seeds"]), *scores, r["trials"]])
     ranked = f"ranked by {objective[0]} ({objective[1]}), " if objective else ""
@@ -151,6 +156,12 @@ def _leaderboard_html(run: RunData, board) -> str:
     more = (f'<p class="muted">… and {len(board) - MAX_LEADERBOARD} more configurations (results.csv has them '
             "all).</p>" if len(board) > MAX_LEADERBOARD else "")
     return caption + table(headers, rows, ["best"] + [""] * (len(rows) - 1), cls="scores") + more + _set_apart(run)
+
+
+def _mean_sd(mean: float, sd: float, places: int) -> str:
+    if mean != mean:
+        return "–"
+    return f"{mean:.{places}f}" + (f" ± {sd:.{places}f}" if sd == sd else "")
 
 
 def _set_apart(run: RunData) -> str:
@@ -186,7 +197,8 @@ def _ablation_section(page: Page, run: RunData) -> None:
             row.append(Raw(f'<span class="sig">{esc(text)}</span>') if c.p_holm < 0.05 else text)
         rows.append(row)
     explain = (f"<p>Default setting: <b>{esc(param)}={esc(default)}</b> — {esc(source)}. Each other setting is "
-               "compared with it by Welch's two-sided t-test over seeds (unequal variances). Δ = setting mean "
+               "compared with it by Welch's two-sided t-test over seeds (unequal variances), a description of each "
+               "score; the decisions are the Findings' at the top. Δ = setting mean "
                "− default mean. Holm = p adjusted for testing every setting of that score; bold red where the "
                "adjusted p &lt; 0.05. With 2–3 seeds only large effects can reach significance: a high p "
                "means 'not distinguishable from seed noise', not 'no effect'.</p>")
@@ -199,7 +211,7 @@ def _ablation_section(page: Page, run: RunData) -> None:
                     "effect from seed noise. Only the differences are shown; run a preset with at least 2 seeds "
                     "per setting.</div>")
     page.section(f"Ablation: scores against {param}", fig, explain, _set_apart(run),
-                 table([param, *run.scores], rows, cls="scores") if rows else "<p>Only one setting finished.</p>")
+                 table([param, *run.scores], rows, cls="tests") if rows else "<p>Only one setting finished.</p>")
 
 
 def _tidy(x: float) -> float:

@@ -25,7 +25,7 @@ MAX_IMAGE_BYTES = 4 * 2**20  # a traversal grid is tens of kB
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1400px;padding:0 24px 48px;color:#222}
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1400px;box-sizing:border-box;padding:0 24px 48px;color:#222}
 h1{margin-top:24px}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:40px}
 table{border-collapse:collapse;margin:8px 0;font-size:14px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f4f4f4}table.scores td{white-space:nowrap}td pre{white-space:pre-wrap}td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -35,6 +35,10 @@ tr.best td{background:#eef7ee}.sig{font-weight:bold;color:#a01010}
 pre{background:#f7f7f7;padding:10px;overflow-x:auto;font-size:13px;max-height:600px}
 nav a{margin-right:14px}.gallery{display:flex;flex-wrap:wrap;gap:20px}figure{margin:12px 0;max-width:660px}figure.thumb{max-width:400px}figure img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}
 .muted{color:#666;font-size:13px}#report-status{margin-top:32px;color:#666;font-size:13px}
+table{max-width:100%}th{overflow-wrap:anywhere}table.tests td{min-width:9em}.num{font-variant-numeric:tabular-nums;white-space:nowrap}
+ul.findings{font-size:16px;line-height:1.6;padding-left:22px}li.finding b{color:#7a5a00}
+li.finding.effect b{color:#a01010}li.finding.equivalent b{color:#106010}.bad-text{color:#a01010}
+details>summary{cursor:pointer;font-weight:600;margin:14px 0 6px}
 """
 
 # Runs before plotly.js so that an error while loading it is caught too.

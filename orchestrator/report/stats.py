@@ -8,7 +8,6 @@ Example:
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -190,27 +189,6 @@ def ablation_tests(run: RunData, default) -> list[Comparison]:
             c.p_holm = ph
         out.extend(rows)
     return out
-
-
-def ablation_lines(run: RunData, metric: str) -> list[str]:
-    """:func:`ablation_tests` of ``metric`` as plain text, a line per setting and control: what the
-    study's printed result says (the report's ablation table has every score)."""
-    if run.finished.empty or not run.params or metric not in run.scores:
-        return []
-    run = dataclasses.replace(run, scores=[metric])  # its tests only (Holm is per score either way)
-    default, _ = ablation_default(run)
-    param = run.params[0]
-    lines = [f"{metric} against the default {param}={default} (Welch's t-test over seeds, Holm-adjusted over "
-             "the settings; the report's ablation table has every score):"]
-    for c in ablation_tests(run, default):
-        setting = c.setting if str(c.setting).endswith("(control)") else f"{param}={c.setting}"
-        if c.note:
-            lines.append(f"  {setting}: {c.note} (n={c.n} vs {c.n_default})")
-            continue
-        verdict = "beyond seed noise" if c.p_holm < 0.05 else "not distinguishable from seed noise"
-        lines.append(f"  {setting}: Δ {c.diff:+.3g}, p {c.p:.2g} (Holm {c.p_holm:.2g}), n={c.n} vs {c.n_default}: "
-                     f"{verdict}")
-    return lines if len(lines) > 1 else []
 
 
 def trial_counts(run: RunData) -> dict[str, int]:
