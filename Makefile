@@ -32,8 +32,8 @@ demo: $(STAMP)
 	$(PY) -m orchestrator.study ablation_dims $(DEMO_ARGS)
 	@echo "What the demo shows: DiD's two forms on Squares (32x32 white squares; size, x, y), 4 seeds each,"
 	@echo "1,200 steps of the quick nets, and the pipeline end to end (Ray, Optuna, the report). The line"
-	@echo "'form=broadcast: ...' above says whether the broadcast form's MIG differs from the paper's form's"
-	@echo "beyond seed noise (the report's Welch test; measured once: 0.36 +- 0.12 against 0.06 +- 0.03, p 0.013)."
+	@echo "'Findings' above say whether the broadcast form's MIG differs from the paper's form's (effect,"
+	@echo "equivalent or undecided; measured once: 0.36 +- 0.12 against 0.06 +- 0.03, effect after 4 seeds a side)."
 	@echo "One departure: both forms train the GAN alone for 900 steps before the contrast joins (their own"
 	@echo "schedules start it at 300 and at 0). At this budget G's samples are still unlike real squares (the"
 	@echo "report's shortcut section flags every trial): the forms differ, but neither model has converged."

@@ -1,0 +1,68 @@
+"""docs/reproduction.md's verdicts come from the data: every row that names a run folder under
+results/ quotes that folder's decisions in `decision:` spans, and each span is what the folder
+decides today (orchestrator.report.findings.decide_run on the kept folder)."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from orchestrator.report.findings import decide_run
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "reproduction.md"
+SPAN = re.compile(r"`decision: results/([^ ·`]+) · ([^ ·`]+) · ([^`]+?) → "
+                  r"(effect \((?:higher|lower)\)|equivalent|undecided)(?: after (\d+) seeds?)?`")
+FOLDER = re.compile(r"results/([A-Za-z0-9_.-]+?)(?=[/`)\s]|$)")
+
+
+@lru_cache(maxsize=None)
+def decisions(folder: str) -> dict[tuple[str, str], tuple[str, tuple[int, int]]]:
+    replay = decide_run(ROOT / "results" / folder)
+    return {(v.score, v.comparison.label): (v.decision + (f" ({'higher' if v.sign > 0 else 'lower'})"
+                                                          if v.decision == "effect" else ""), v.seeds)
+            for v in replay.verdicts}
+
+
+def rows() -> list[list[str]]:
+    return [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in DOC.read_text().splitlines()
+            if line.startswith("| ") and not line.startswith("| claim") and not line.startswith("|---")]
+
+
+def spans() -> list[tuple[str, str, str, str, str | None]]:
+    return SPAN.findall(DOC.read_text())
+
+
+def test_the_doc_quotes_decisions():
+    assert len(spans()) >= 8
+
+
+@pytest.mark.parametrize("folder, score, comparison, word, seeds", spans(),
+                         ids=lambda x: x if isinstance(x, str) and len(x) < 40 else None)
+def test_each_quoted_decision_is_the_folders(folder, score, comparison, word, seeds):
+    table = decisions(folder)
+    assert (score, comparison) in table, (f"{folder} makes no comparison {comparison!r} of {score}; it makes: "
+                                          f"{sorted(c for s, c in table if s == score)}")
+    decided, (n, n_ref) = table[(score, comparison)]
+    assert decided == word, f"{folder} · {score} · {comparison}: the doc says {word!r}, the folder decides {decided!r}"
+    if seeds:
+        assert (n, n_ref) == (int(seeds), int(seeds))
+
+
+def test_every_row_that_names_a_kept_folder_quotes_its_decision():
+    for cells in rows():
+        named = {f for c in cells for f in FOLDER.findall(c) if (ROOT / "results" / f).is_dir()}
+        if not named:
+            continue
+        verdict = cells[1]
+        quoted = {m[0] for m in SPAN.findall(verdict)}
+        assert named <= quoted, f"the verdict of the row {cells[0][:60]!r} names {named - quoted} without its decision"
+
+
+def test_a_wrong_word_would_be_caught():
+    """The check can fail: a span with the opposite word does not match the folder's decision."""
+    folder, score, comparison, word, _ = spans()[0]
+    other = "equivalent" if word != "equivalent" else "undecided"
+    assert decisions(folder)[(score, comparison)][0] != other
