@@ -14,8 +14,8 @@ one- and two-thread sgemm rate (1024 x 1024 matrices, measured in this run).
 evaluation included, for both trees (``python -m did_core.train``; several minutes each).
 
 ``--same-scores N`` instead trains N seeds of the quick trial of the form that learns in both trees
-(``--dataset``, two trials at a time) and prints their final ``dlib`` MIG and Welch's test between
-the trees: the check for a change whose numbers differ from the reference's at the rounding level
+(``--dataset``, two trials at a time) and prints their final ``dlib`` MIG and the decision between
+the trees that ``python -m orchestrator.compare`` makes (effect, equivalent within ±0.03, undecided): the check for a change whose numbers differ from the reference's at the rounding level
 (a GAN amplifies those within tens of steps), that what a seed learns is unchanged within seed noise.
 
 The reference tree is a git worktree of ``--ref`` (default: the revision before this round's speed
@@ -158,8 +158,10 @@ def whole_trial(tree: Path, out: Path) -> float:
 
 def same_scores(new: Path, ref: Path, dataset: str, seeds: int, out: Path) -> None:
     """The acceptance's check for numbers that differ at the rounding level: the quick MIG of seeds
-    0 .. seeds-1 in both trees (two trials at a time, one thread each), and Welch's test between them."""
-    from scipy import stats
+    0 .. seeds-1 in both trees (two trials at a time, one thread each), decided as
+    ``python -m orchestrator.compare`` decides two run folders (orchestrator.verdicts.pairs)."""
+    from orchestrator.verdicts.pairs import compare_samples
+    from orchestrator.verdicts.sequential import DecisionRule
 
     jobs = [(name, tree, seed) for seed in range(seeds) for name, tree in (("ref", ref), ("new", new))]
     mig: dict[str, list[float]] = {"ref": [], "new": []}
@@ -178,10 +180,12 @@ def same_scores(new: Path, ref: Path, dataset: str, seeds: int, out: Path) -> No
         saved = json.loads((folder / "scores.json").read_text())
         mig[name].append(saved["scores"]["mig"])
         print(f"  {dataset} seed {seed} {name}: dlib MIG {mig[name][-1]:.4f}", flush=True)
-    test = stats.ttest_ind(mig["new"], mig["ref"], equal_var=False)
+    verdict = compare_samples({"quick": {"mig": mig["ref"]}}, {"quick": {"mig": mig["new"]}},
+                              {"mig": DecisionRule(0.05, margin=0.03)})[0]
     print(f"quick {dataset} MIG over seeds 0-{seeds - 1}, form that learns: ref {statistics.mean(mig['ref']):.3f} ± "
           f"{statistics.stdev(mig['ref']):.3f}, new {statistics.mean(mig['new']):.3f} ± "
-          f"{statistics.stdev(mig['new']):.3f}; Welch p {test.pvalue:.2g}")
+          f"{statistics.stdev(mig['new']):.3f}; Δ {verdict.diff:+.3f} [{verdict.ci_low:+.3f}, {verdict.ci_high:+.3f}]: "
+          f"{verdict.decision} (margin ±0.03, as python -m orchestrator.compare decides)")
 
 
 def main() -> None:
