@@ -33,22 +33,22 @@ from did_core.atomic import atomic_path
 from did_core.models import ModelSpec
 from did_core.plugins import PluginError
 
-from .environment import capture
-from .results import TABLE1_SCORES, best_configurations, comparison_table, format_params, write_results
-from .plan import Study, study_as_dict
-from .presets import load_study
+from .run_folder.environment import capture
+from .run_folder.tables import TABLE1_SCORES, best_configurations, comparison_table, format_params, write_results
+from .study_file.plan import Study, study_as_dict
+from .study_file.resolve import load_study
 from .study_file import StudyError
-from .inventory import list_everything
-from .locks import lock_run_folder, lock_storage
-from .local_ray import check_fits, living_nodes, ray_session, stop_leftovers
-from .tuning import run_tune
-from .folder_setup import empty_for_fresh, make_folder, refuse_links, unmake
-from .run_folder import (LOCK_FILE, PARAM_PREFIX, REPORT_FILE, SELECTION_FILE, STUDY_FILE, RunMeta, Session,
+from .study_file.listing import list_everything
+from .run_folder.locks import lock_run_folder, lock_storage
+from .running.local_ray import check_fits, living_nodes, ray_session, stop_leftovers
+from .running.tuning import run_tune
+from .run_folder.setup import empty_for_fresh, make_folder, refuse_links, unmake
+from .run_folder.layout import (LOCK_FILE, PARAM_PREFIX, REPORT_FILE, SELECTION_FILE, STUDY_FILE, RunMeta, Session,
                          Status, meta_of_same_study)
-from .no_space import NoSpace, no_space
-from .reach import check_shared
-from .storage import RunStorage
-from .search import in_memory, open_study, recover, remaining_trials, storage_url
+from .run_folder.no_space import NoSpace, no_space
+from .run_folder.reach import check_shared
+from .run_folder.remote import RunStorage
+from .running.search import in_memory, open_study, recover, remaining_trials, storage_url
 
 
 

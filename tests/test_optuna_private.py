@@ -5,7 +5,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from orchestrator.optuna_private import planned_params, trial_of
+from orchestrator.running.optuna_private import planned_params, trial_of
 
 
 @pytest.fixture

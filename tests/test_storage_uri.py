@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.storage import RunStorage
+from orchestrator.run_folder.remote import RunStorage
 from orchestrator.study import run_folder_of
 from orchestrator.study_file import StudyError
 

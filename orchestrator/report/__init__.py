@@ -27,7 +27,7 @@ from did_core.atomic import atomic_path
 
 from did_core.models import ModelSpec
 
-from ..run_folder import REPORT_FILE, TRAVERSAL_FILE, Status, held, trial_dir
+from ..run_folder.layout import REPORT_FILE, TRAVERSAL_FILE, Status, held, trial_dir
 from .comparison import comparison_sections
 from .data import RunData, load_run
 from .export import EXPORT_DIR, export_run

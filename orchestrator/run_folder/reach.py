@@ -61,7 +61,7 @@ def check_shared(run_dir: Path, address: str) -> None:
     """A local ``--out`` with ``--address``: ``StudyError`` unless every live node of the cluster
     sees it. The study has joined the cluster at ``address`` already (it does so before anything
     is written, :func:`orchestrator.study.run_study`)."""
-    from .study_file import StudyError
+    from ..study_file import StudyError
 
     missing = nodes_not_seeing(run_dir)
     if missing:

@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 
 from did_core.atomic import atomic_path
 
-from .run_folder import (CURVE_COLUMNS, CURVES_FILE, LEAD_COLUMNS, PARAM_PREFIX, RESULTS_FILE, TRAIL_COLUMNS,
+from .layout import (CURVE_COLUMNS, CURVES_FILE, LEAD_COLUMNS, PARAM_PREFIX, RESULTS_FILE, TRAIL_COLUMNS,
                          Status, is_in_training, param_column)
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula

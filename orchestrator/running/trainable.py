@@ -54,10 +54,10 @@ from did_core.checkpoint import CheckpointUnreadable
 from did_core.models import Eval, Final, ModelSpec, Progress, get_model
 from did_core.training import CHECKPOINT
 
-from .environment import capture
-from .no_space import no_space
-from .run_folder import ERROR_FILE, TRIAL_FILE, TrialRecord
-from .trial_folder import TrialFolder
+from ..run_folder.environment import capture
+from ..run_folder.no_space import no_space
+from ..run_folder.layout import ERROR_FILE, TRIAL_FILE, TrialRecord
+from ..run_folder.trial_folder import TrialFolder
 
 SCORES = "scores"  # the key of a report's scores; Ray flattens nested keys with "/"
 

@@ -21,10 +21,10 @@ from ray import tune
 
 from did_core.atomic import atomic_path
 
-from .no_space import NoSpace, no_space
-from .plan import Study
-from .results import INTERRUPTED, CurveWriter, format_params, write_results
-from .run_folder import CURVES_FILE, ERROR_FILE, LOSS_PREFIX, THROUGHPUT, Status, param_column, trial_dir
+from ..run_folder.no_space import NoSpace, no_space
+from ..study_file.plan import Study
+from ..run_folder.tables import INTERRUPTED, CurveWriter, format_params, write_results
+from ..run_folder.layout import CURVES_FILE, ERROR_FILE, LOSS_PREFIX, THROUGHPUT, Status, param_column, trial_dir
 from .search import OptunaSearcher
 from .trainable import TrialReport
 
@@ -216,7 +216,7 @@ def _process_died(error: BaseException | None) -> bool:
 
 
 def _cannot_reach(error: BaseException | None) -> bool:
-    from .reach import RunFolderUnreachable
+    from ..run_folder.reach import RunFolderUnreachable
 
     return isinstance(getattr(error, "cause", None) or error, RunFolderUnreachable)
 

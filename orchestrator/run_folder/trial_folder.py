@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from .reach import RunFolderUnreachable, unreachable
-from .run_folder import META_FILE, TRIALS_DIR, trial_dir
-from .storage import CHECKPOINT_NAME, RunStorage
+from .layout import META_FILE, TRIALS_DIR, trial_dir
+from .remote import CHECKPOINT_NAME, RunStorage
 
 
 @dataclass

@@ -39,9 +39,9 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 from .optuna_private import planned_params, trial_of
-from .results import INTERRUPTED
-from .plan import METHOD, Study
-from .study_file import StudyError
+from ..run_folder.tables import INTERRUPTED
+from ..study_file.plan import METHOD, Study
+from ..study_file import StudyError
 
 
 def storage_url(study: Study, run_dir: Path) -> str:

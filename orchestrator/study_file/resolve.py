@@ -1,4 +1,4 @@
-"""Resolve a study file for one preset into a :class:`~orchestrator.plan.Study`, checked against
+"""Resolve a study file for one preset into a :class:`~orchestrator.study_file.plan.Study`, checked against
 its models: every field of the file is a model Config field or a study setting, every grid point
 builds a valid Config, and errors name the file and the line (``studies/x.yaml: fixed.steps: ...``).
 
@@ -16,8 +16,9 @@ from did_core.models import ConfigError, ModelSpec, PluginError, available_model
 
 from .objectives import check_objectives
 from .plan import METHOD, Arm, Study, comparison_space, first_point, grid_size, product
-from .study_file import (ArmOverride, EarlyStopping, Evaluation, Objective, PresetSection, Search, SearchOverride,
-                         StudyError, StudyFile, read_study_file, validate)
+from .reader import StudyError, read_study_file
+from .schema import (ArmOverride, EarlyStopping, Evaluation, Objective, PresetSection, Search, SearchOverride, StudyFile,
+                     validate)
 
 MAX_GRID = 100_000
 MAX_TRIALS = 100_000  # configurations x seeds

@@ -72,9 +72,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from did_core.models.base import MAX_SEED
 
-# reading a file (and the error every check raises) is study_reader's; its names stay importable here
-from .study_reader import (MAX_FILE_BYTES, PROJECT_ROOT, STUDIES_DIR, StudyError, find_study_file,  # noqa: F401
-                           list_studies, load_yaml, read_study_file, read_text)
+from .reader import StudyError  # reading a file, and the error every check raises, are reader's
 
 MAX_DESCRIPTION = 10_000  # characters
 MAX_NAME = 100  # characters: the run folder's name is <name>-<preset>, and a file name has at most 255 bytes

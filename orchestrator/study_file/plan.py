@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .study_file import CategoricalParam, EarlyStopping, Objective, Resources
+from .schema import CategoricalParam, EarlyStopping, Objective, Resources
 
 METHOD = "method"  # the Optuna parameter naming a comparison's arm
 DATASET = "dataset"  # the Optuna parameter naming a comparison's dataset

@@ -23,12 +23,12 @@ from ray.tune.stopper import Stopper
 from did_core.models import ModelSpec
 
 from .local_ray import check_fits, living_nodes, ray_session
-from .plan import Arm, Study
+from ..study_file.plan import Arm, Study
 from .progress import ProgressBoard
 from .recorder import Recorder
-from .run_folder import RAY_DIR, RunMeta
+from ..run_folder.layout import RAY_DIR, RunMeta
 from .search import OptunaSearcher
-from .storage import RunStorage
+from ..run_folder.remote import RunStorage
 
 
 @contextlib.contextmanager

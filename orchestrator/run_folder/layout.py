@@ -122,7 +122,7 @@ def meta_of_same_study(run_dir: str | Path, optuna_study: str, storage: str, own
     """The folder's :class:`RunMeta` (None in a new folder); ``StudyError`` when the folder holds
     another Optuna study (another study name or preset) or one in another storage: a run folder
     holds one study, so two never mix their tables. ``own_storage``: the folder's own optuna.db."""
-    from .study_file import StudyError
+    from ..study_file import StudyError
 
     run_dir = Path(run_dir)
     if not (run_dir / META_FILE).exists():

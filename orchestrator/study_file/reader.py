@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STUDIES_DIR = PROJECT_ROOT / "studies"
 MAX_FILE_BYTES = 256 * 1024  # the largest built-in study is a few kB
 MAX_DEPTH = 32  # nested mappings and lists; the deepest built-in study nests 5
