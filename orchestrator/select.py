@@ -15,7 +15,7 @@ a model without one is left out, and said. Then
   that has a generator, per dataset (a comparison's datasets apart); generator ``g`` (a trial
   number) draws from ``default_rng([seed, g])``.
 
-``selection.csv`` (:class:`~orchestrator.run_folder.SelectionRow`) is written atomically. The work
+``selection.csv`` (:class:`~orchestrator.run_folder.layout.SelectionRow`) is written atomically. The work
 is cached in ``selection/`` (each trial's codes, ``codes-<trial>.npz``; each ModelCentrality pair,
 ``mc_pairs.csv``), so a rerun, or a study extended by more seeds, computes only what is new. The
 sizes are the protocol's (default: the run's final protocol). The study command runs this when a

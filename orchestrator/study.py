@@ -73,7 +73,7 @@ def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path |
     the study's model (tests and benchmarks inject a toy model this way); ``report=False`` skips
     report.html, ``select=False`` the label-free scores (selection.csv, :mod:`orchestrator.select`).
     Every refusal (:class:`StudyError`) comes before the run folder is written to.
-    ``out`` may be a storage URI (``s3://bucket/prefix``, :mod:`orchestrator.storage`); the driver
+    ``out`` may be a storage URI (``s3://bucket/prefix``, :mod:`orchestrator.run_folder.remote`); the driver
     then keeps its files in the local folder ``cache`` (default ``runs/cache/<scheme>/<path>``)."""
     t0 = time.time()
     study = load_study(name_or_path, preset, model=model)

@@ -1,4 +1,4 @@
-"""The Optuna internals orchestrator.optuna_private relies on, against the installed Optuna."""
+"""The Optuna internals orchestrator.running.optuna_private relies on, against the installed Optuna."""
 from __future__ import annotations
 
 import optuna

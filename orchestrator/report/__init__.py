@@ -2,6 +2,9 @@
 
     python -m orchestrator.report RUN_DIR [--out FILE.html]
 
+It imports :mod:`orchestrator.run_folder` (the files and tables it reads) and ``did_core``; never
+``running`` (no Ray) nor the commands.
+
 It reads what ``python -m orchestrator.study`` wrote (docs/architecture.md, "Run folder") and
 shows: where and how the study ran, the leaderboard (mean ± std over seeds), for an ablation
 every score against the ablated parameter with a Welch test of each setting against the

@@ -1,4 +1,4 @@
-"""Read a run folder into one plain object the report draws from, through :mod:`orchestrator.run_folder`.
+"""Read a run folder into one plain object the report draws from, through :mod:`orchestrator.run_folder.layout`.
 
 Nothing here draws; everything here tolerates a partial folder (a study that failed early, or
 one still running) and records what is missing in ``RunData.problems`` instead of raising: a file

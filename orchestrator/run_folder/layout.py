@@ -18,7 +18,7 @@ JSON records. The study writes it and the report reads it through the names and 
 ``results.csv``: ``trial, config_id, seed, status, params_<name>..., <score>..., <protocol>/<score>...,
 step, final_protocol, duration_s, node, host, started, finished, resumed_from, error``. Final scores
 go by their name (``mig``): a run folder holds the final scores of one protocol only,
-``RunMeta.final_protocol`` (the study refuses a mix, see :mod:`orchestrator.search`); the last
+``RunMeta.final_protocol`` (the study refuses a mix, see :mod:`orchestrator.running.search`); the last
 in-training scores go by ``<protocol>/<score>`` (``fast/mig``). ``status`` is one of :class:`Status`.
 
 Example:
@@ -43,7 +43,7 @@ STUDY_FILE, META_FILE, OPTUNA_DB = "study.yaml", "meta.json", "optuna.db"
 RESULTS_FILE, CURVES_FILE, REPORT_FILE, TRIALS_DIR = "results.csv", "curves.csv", "report.html", "trials"
 TRIAL_FILE, ERROR_FILE, TRAVERSAL_FILE = "trial.json", "error.txt", "traversal.png"
 RUN_FILES = (STUDY_FILE, META_FILE, OPTUNA_DB, RESULTS_FILE, CURVES_FILE)
-LOCK_FILE, RAY_DIR = ".lock", "ray"  # the driver's lock (orchestrator.locks); Ray Tune's own files
+LOCK_FILE, RAY_DIR = ".lock", "ray"  # the driver's lock (orchestrator.run_folder.locks); Ray Tune's own files
 EXPORT_DIR = "export"  # python -m orchestrator.report RUN_DIR --export: LaTeX, CSV, SVG, PDF
 SELECTION_FILE, SELECTION_DIR = "selection.csv", "selection"  # orchestrator.select: its table and its cache
 # every name a run folder holds: its files, SQLite's journal, and a file being written (did_core.atomic)

@@ -45,7 +45,7 @@ def nodes_not_seeing(run_dir: Path, timeout_s: float = 120.0) -> list[dict[str, 
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     marker = Path(run_dir) / f".reach-{uuid.uuid4().hex}.tmp"
-    marker.write_text("a marker of orchestrator.reach; safe to delete\n")
+    marker.write_text("a marker of orchestrator.run_folder.reach; safe to delete\n")
     try:
         probe = ray.remote(num_cpus=0)(_sees)
         nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]

@@ -1,6 +1,6 @@
 """The Ray Tune callback that records a study's trials: it tells Optuna how each trial ended
 (COMPLETE, PRUNED, FAIL; a trial whose process died is FAIL and ``interrupted``, to run again) and
-keeps ``results.csv`` and ``curves.csv`` current. :mod:`orchestrator.search` hands Tune the trials.
+keeps ``results.csv`` and ``curves.csv`` current. :mod:`orchestrator.running.search` hands Tune the trials.
 
 Example:
     >>> searcher = OptunaSearcher(ostudy, study, bases)
@@ -38,7 +38,7 @@ class Recorder(tune.Callback):
     A trial still running when the session ends stays RUNNING here and is handled by :func:`recover`.
 
     A full disk (a trial's ``no_space`` report, or a write of the driver's own) sets :attr:`stopped`,
-    which ends the session (:func:`orchestrator.tuning.run_tune`); from then on nothing more is told
+    which ends the session (:func:`orchestrator.running.tuning.run_tune`); from then on nothing more is told
     or written, so the trials still running stay RUNNING and run again on the next run.
     """
 

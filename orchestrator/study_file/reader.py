@@ -1,7 +1,7 @@
 """Finding and reading a study file, bounded: a built-in name or a path, at most
 :data:`MAX_FILE_BYTES`, UTF-8, YAML with a safe loader that also refuses anchors and aliases.
 Every problem is one :class:`StudyError` naming the file. Checking what was read against the
-schema is :mod:`orchestrator.study_file`.
+schema is :mod:`orchestrator.study_file.schema`.
 
 Example:
     >>> raw, label, text = read_study_file("ablation_dims")

@@ -1,8 +1,8 @@
 """The study file format (``studies/*.yaml``): a pydantic schema. Finding and reading a file is
-:mod:`orchestrator.study_reader`.
+:mod:`orchestrator.study_file.reader`.
 
-Resolving a file for one preset is :mod:`orchestrator.presets`; the study it yields, and its
-trials, :mod:`orchestrator.plan`.
+Resolving a file for one preset is :mod:`orchestrator.study_file.resolve`; the study it yields, and its
+trials, :mod:`orchestrator.study_file.plan`.
 
 A study names a registered model, the parameters it fixes and the ones it searches, how many
 seeds each configuration runs with, what to optimise, and how to spend the budget. Errors name
