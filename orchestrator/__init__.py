@@ -18,7 +18,7 @@ def __getattr__(name: str):
 
         return getattr(study_file, name)
     if name == "load_study":
-        from .presets import load_study
+        from .study_file.resolve import load_study
 
         return load_study
     if name == "run_study":
@@ -26,7 +26,7 @@ def __getattr__(name: str):
 
         return run_study
     if name in ("load_results", "load_curves"):
-        from . import results
+        from .run_folder import tables
 
-        return getattr(results, name)
+        return getattr(tables, name)
     raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .report.data import ReportError, RunData, load_run
 from .report.findings import trials_of
-from .results import config_text
+from .run_folder.tables import config_text
 from .verdicts.pairs import PairVerdict, compare_samples
 from .verdicts.sequential import DecisionRule
 

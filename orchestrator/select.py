@@ -15,7 +15,7 @@ a model without one is left out, and said. Then
   that has a generator, per dataset (a comparison's datasets apart); generator ``g`` (a trial
   number) draws from ``default_rng([seed, g])``.
 
-``selection.csv`` (:class:`~orchestrator.run_folder.SelectionRow`) is written atomically. The work
+``selection.csv`` (:class:`~orchestrator.run_folder.layout.SelectionRow`) is written atomically. The work
 is cached in ``selection/`` (each trial's codes, ``codes-<trial>.npz``; each ModelCentrality pair,
 ``mc_pairs.csv``), so a rerun, or a study extended by more seeds, computes only what is new. The
 sizes are the protocol's (default: the run's final protocol). The study command runs this when a
@@ -41,10 +41,10 @@ import numpy as np
 from did_core.atomic import atomic_path
 from did_core.npz import read_npz
 
-from .results import format_params, load_results
-from .run_folder import (SELECTION_DIR, SELECTION_FILE, RunMeta, SelectionRow, Status, TrialRecord, trial_dir,
+from .run_folder.tables import format_params, load_results
+from .run_folder.layout import (SELECTION_DIR, SELECTION_FILE, RunMeta, SelectionRow, Status, TrialRecord, trial_dir,
                          write_selection)
-from .storage import CHECKPOINT_NAME, RunStorage
+from .run_folder.remote import CHECKPOINT_NAME, RunStorage
 from .study_file import StudyError
 
 UDR_STREAM = 101  # the random stream of UDR's observations
@@ -328,7 +328,7 @@ def _print_rows(rows: list[SelectionRow]) -> None:
 def main(argv: list[str] | None = None) -> int:
     from did_core.metrics.protocols import PROTOCOLS
 
-    from .locks import lock_run_folder
+    from .run_folder.locks import lock_run_folder
 
     ap = argparse.ArgumentParser(prog="python -m orchestrator.select", description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, or its storage URI (s3://bucket/prefix)")

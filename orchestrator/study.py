@@ -33,23 +33,23 @@ from did_core.atomic import atomic_path
 from did_core.models import ModelSpec
 from did_core.plugins import PluginError
 
-from .environment import capture
-from .results import TABLE1_SCORES, best_configurations, comparison_table, format_params, write_results
-from .plan import Study, study_as_dict
-from .presets import load_study
+from .run_folder.environment import capture
+from .run_folder.tables import TABLE1_SCORES, best_configurations, comparison_table, format_params, write_results
+from .study_file.plan import Study, study_as_dict
+from .study_file.resolve import load_study
 from .study_file import StudyError
-from .inventory import list_everything
-from .locks import lock_run_folder, lock_storage
-from .local_ray import check_fits, living_nodes, ray_session, stop_leftovers
-from .tuning import run_tune
-from .folder_setup import empty_for_fresh, make_folder, refuse_links, unmake
-from .run_folder import (LOCK_FILE, PARAM_PREFIX, REPORT_FILE, SELECTION_FILE, STUDY_FILE, RunMeta, Session,
+from .study_file.listing import list_everything
+from .run_folder.locks import lock_run_folder, lock_storage
+from .running.local_ray import check_fits, living_nodes, ray_session, stop_leftovers
+from .running.tuning import run_tune
+from .run_folder.setup import empty_for_fresh, make_folder, refuse_links, unmake
+from .run_folder.layout import (LOCK_FILE, PARAM_PREFIX, REPORT_FILE, SELECTION_FILE, STUDY_FILE, RunMeta, Session,
                          Status, meta_of_same_study)
-from .no_space import NoSpace, no_space
-from .reach import check_shared
-from .storage import RunStorage
-from .search import in_memory, open_study, recover, remaining_trials, storage_url
-from .seed_rounds import next_round, replay_folder
+from .run_folder.no_space import NoSpace, no_space
+from .run_folder.reach import check_shared
+from .run_folder.remote import RunStorage
+from .running.rounds import next_round
+from .running.search import in_memory, open_study, recover, remaining_trials, storage_url
 from .verdicts.looks import write_looks
 
 
@@ -75,7 +75,7 @@ def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path |
     the study's model (tests and benchmarks inject a toy model this way); ``report=False`` skips
     report.html, ``select=False`` the label-free scores (selection.csv, :mod:`orchestrator.select`).
     Every refusal (:class:`StudyError`) comes before the run folder is written to.
-    ``out`` may be a storage URI (``s3://bucket/prefix``, :mod:`orchestrator.storage`); the driver
+    ``out`` may be a storage URI (``s3://bucket/prefix``, :mod:`orchestrator.run_folder.remote`); the driver
     then keeps its files in the local folder ``cache`` (default ``runs/cache/<scheme>/<path>``)."""
     t0 = time.time()
     study = load_study(name_or_path, preset, model=model)
@@ -168,7 +168,7 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
     done_before = len(write_results(run_dir, ostudy))
     meta = _start_meta(run_dir, study, url, meta)
     if study.sequential:  # a round a killed driver decided but did not enqueue is enqueued now
-        next_round(study, ostudy, run_dir, url, meta, log=lambda *a: None)
+        next_round(study, ostudy, run_dir, url, meta, _decide, log=lambda *a: None)
     todo = remaining_trials(ostudy, study)
     if remote is not None:
         remote.push_run(run_dir)  # trials check that the run folder is the driver's: meta.json is there
@@ -191,12 +191,12 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
         if remaining_trials(ostudy, study) > 0 or not study.sequential:
             break
         write_results(run_dir, ostudy)
-        todo = next_round(study, ostudy, run_dir, url, meta, log)
+        todo = next_round(study, ostudy, run_dir, url, meta, _decide, log)
     interrupted = remaining_trials(ostudy, study) > 0
 
     df = write_results(run_dir, ostudy)
     if study.sequential:
-        write_looks(run_dir, replay_folder(run_dir, url).looks)
+        write_looks(run_dir, _decide(run_dir, url).looks)
     meta.sessions[-1].finished, meta.sessions[-1].interrupted = _now(), interrupted
     meta.write(run_dir)
     objectives = [(o.metric, o.direction) for o in study.objectives]
@@ -285,6 +285,13 @@ def _comparison_lines(study: Study, df: pd.DataFrame) -> list[str]:
                           for s in scores if f"{s}_mean" in r)
         lines.append(f"  {r['method']:<12} {r['dataset']:<9} {r['configuration']}: {shown} (n={int(r['n'])})")
     return lines
+
+
+def _decide(run_dir: Path, url: str):
+    """The run folder's rounds as its trials stand (the report reads the folder; verdicts decide)."""
+    from .report.findings import decide_run
+
+    return decide_run(run_dir, storage=url)
 
 
 def _planned_text(study: Study, meta: RunMeta) -> str:

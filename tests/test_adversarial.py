@@ -78,7 +78,7 @@ def test_fresh_refuses_a_folder_that_only_holds_a_run_file_name(tmp_path, capsys
 
 
 def test_fresh_still_empties_a_run_folder(toy_run, tmp_path):
-    from orchestrator.run_folder import not_a_run_folder
+    from orchestrator.run_folder.layout import not_a_run_folder
 
     copy = shutil.copytree(toy_run, tmp_path / "copy")
     assert not_a_run_folder(copy) is None
@@ -180,7 +180,7 @@ BOMB = "name: bomb\nmodel: toy\nobjectives: [{metric: mig}]\na: &a [\"lol\",\"lo
 
 
 def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
-    from orchestrator.presets import load_study
+    from orchestrator.study_file.resolve import load_study
     from orchestrator.study_file import StudyError
     from toy import TOY
 
@@ -200,7 +200,7 @@ def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
     ({"description": "d" * 20_000}, "description"),
 ])
 def test_study_fields_are_typed_strictly(tmp_path, change, where):
-    from orchestrator.presets import load_study
+    from orchestrator.study_file.resolve import load_study
     from orchestrator.study_file import StudyError
     from toy import TOY
 
@@ -209,7 +209,7 @@ def test_study_fields_are_typed_strictly(tmp_path, change, where):
 
 
 def test_a_large_study_file_is_refused_unread(tmp_path):
-    from orchestrator.presets import load_study
+    from orchestrator.study_file.resolve import load_study
     from orchestrator.study_file import StudyError
     from toy import TOY
 

@@ -22,10 +22,10 @@ import pytest
 import ray
 import yaml
 
-from orchestrator.reach import RunFolderUnreachable
+from orchestrator.run_folder.reach import RunFolderUnreachable
 from orchestrator.study import run_study
 from orchestrator.study_file import StudyError
-from orchestrator.trial_folder import TrialFolder
+from orchestrator.run_folder.trial_folder import TrialFolder
 from test_orchestrator_cluster import _wait_for_nodes, start_head, stop
 from toy import TOY
 

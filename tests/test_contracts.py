@@ -19,7 +19,7 @@ from did_core.models import ConfigError, Eval, Final, Progress, get_model
 from did_core.training import Run
 from orchestrator.report.data import load_run
 from orchestrator.report.stats import leaderboard
-from orchestrator.presets import parse_study
+from orchestrator.study_file.resolve import parse_study
 from orchestrator.study_file import StudyError
 from toy import TOY
 
@@ -136,7 +136,7 @@ def test_config_errors_name_their_field_and_configs_say_what_the_experiment_is()
 
 
 def test_a_tune_result_is_read_through_the_trial_report_only():
-    from orchestrator.trainable import TrialReport, scheduler_metric
+    from orchestrator.running.trainable import TrialReport, scheduler_metric
 
     eval_event = Eval(step=4, protocol="fast", scores={"mig": 0.25})
     report = TrialReport.of_event(eval_event, {"node": "n1", "host": "h", "started": 1.0})
@@ -151,8 +151,8 @@ def test_a_storage_of_an_older_orchestrator_is_refused_by_name(tmp_path):
     import optuna
     import yaml
 
-    from orchestrator.presets import load_study
-    from orchestrator.search import open_study, storage_url
+    from orchestrator.study_file.resolve import load_study
+    from orchestrator.running.search import open_study, storage_url
 
     (tmp_path / "toy_ablation.yaml").write_text(yaml.safe_dump(TOY_ABLATION))
     study = load_study(tmp_path / "toy_ablation.yaml", "smoke", model=TOY)

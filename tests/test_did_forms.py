@@ -6,8 +6,8 @@ import yaml
 
 from did_core.models import ConfigError, get_model
 from did_core.models.did import Config
-from orchestrator.presets import load_study
-from orchestrator.trainable import build_config
+from orchestrator.study_file.resolve import load_study
+from orchestrator.running.trainable import build_config
 
 # the table of docs/did.md, "DiD's forms"
 BROADCAST = dict(g_arch="broadcast", lambda_rec=1.0, view="noise", encoder="critic_head", lambda_enc=0.24,

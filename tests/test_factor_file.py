@@ -15,7 +15,7 @@ import torch
 from did_core.data import DatasetError, dataset_factors, get_dataset
 from did_core.data.writers import write_factor_file
 from did_core.models import ConfigError, get_model
-from orchestrator.presets import parse_study
+from orchestrator.study_file.resolve import parse_study
 from orchestrator.study_file import StudyError
 from toy import TOY
 

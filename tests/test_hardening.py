@@ -107,7 +107,7 @@ def test_2_the_study_command_never_writes_through_a_link_in_the_run_folder(toy_a
 
 
 def test_3_only_processes_carrying_the_run_folders_tag_are_stopped(tmp_path):
-    from orchestrator.local_ray import TAG_VAR, run_tag
+    from orchestrator.running.local_ray import TAG_VAR, run_tag
     from orchestrator.study import cleanup
 
     run = tmp_path / "run"
@@ -200,7 +200,7 @@ def test_6_a_corrupt_checkpoint_starts_its_trial_over_named_in_the_log(filled_th
 
 
 def test_5_a_truncated_meta_json_is_started_over_with_fresh_as_the_error_says(toy_ablation, tmp_path, capsys):
-    from orchestrator.folder_setup import empty_for_fresh
+    from orchestrator.run_folder.setup import empty_for_fresh
 
     study = tmp_path / "toy_ablation.yaml"
     study.write_text(yaml.safe_dump(TOY_ABLATION, sort_keys=False))
@@ -214,7 +214,7 @@ def test_5_a_truncated_meta_json_is_started_over_with_fresh_as_the_error_says(to
 
 def test_7_a_curves_csv_cut_mid_line_is_repaired_and_still_read(tmp_path):
     from orchestrator.report.data import RunData, _read_curves
-    from orchestrator.results import CurveWriter
+    from orchestrator.run_folder.tables import CurveWriter
 
     path = tmp_path / "curves.csv"
     path.write_text("trial,step,name,value\n0,1,loss/toy,0.5\n0,2,loss/to")  # the crash
@@ -249,7 +249,7 @@ def test_8_a_storage_that_does_not_persist_is_refused(tmp_path, capsys, url):
     ({"fixed": {"dataset": "squares", "data_source": "file"}}, "fixed.data_source: dataset 'squares' has no 'file'"),
 ])
 def test_9_values_every_trial_would_fail_on_are_refused(tmp_path, capsys, change, where):
-    from orchestrator.presets import load_study
+    from orchestrator.study_file.resolve import load_study
     from orchestrator.study_file import StudyError
     from toy import TOY
 
@@ -272,7 +272,7 @@ def test_9_values_every_trial_would_fail_on_are_refused(tmp_path, capsys, change
      "search.space.x.high: Input should be a finite number"),
 ])
 def test_10_huge_deep_or_infinite_input_is_one_error_not_a_traceback(tmp_path, text, where):
-    from orchestrator.presets import load_study
+    from orchestrator.study_file.resolve import load_study
     from orchestrator.study_file import StudyError
     from toy import TOY
 
@@ -362,7 +362,7 @@ def _study_with(trials: list[dict]) -> optuna.Study:
 
 
 def test_14_results_csv_neutralises_formulas_but_keeps_numbers(tmp_path):
-    from orchestrator.results import load_results, write_results
+    from orchestrator.run_folder.tables import load_results, write_results
 
     study = _study_with([{"params": {"mode": "=HYPERLINK(\"http://x\")", "w": -0.5}, "mig": -0.25},
                          {"params": {"mode": "-x", "w": 0.5}, "mig": 0.5, "attrs": {"error": "@SUM(1)"}},
@@ -377,7 +377,7 @@ def test_14_results_csv_neutralises_formulas_but_keeps_numbers(tmp_path):
 
 
 def test_14_resumed_from_is_written_as_an_integer(tmp_path):
-    from orchestrator.results import write_results
+    from orchestrator.run_folder.tables import write_results
 
     study = _study_with([{"params": {"mode": "b", "w": 0.0}, "mig": 0.5},
                          {"params": {"mode": "b", "w": 0.1}, "mig": 0.6, "attrs": {"resumed_from": 3}}])
@@ -408,7 +408,7 @@ def test_14_a_traversal_that_is_no_png_is_not_inlined(toy_ablation, tmp_path):
 
 
 def test_14_a_key_given_twice_is_refused(tmp_path):
-    from orchestrator.presets import load_study
+    from orchestrator.study_file.resolve import load_study
     from orchestrator.study_file import StudyError
     from toy import TOY
 
@@ -426,7 +426,7 @@ def test_14_a_refused_long_name_leaves_no_runs_folder(tmp_path, capsys, monkeypa
 
 
 def test_14_storage_lock_files_are_removed_when_released(tmp_path):
-    from orchestrator.locks import lock_dir, lock_storage, storage_key
+    from orchestrator.run_folder.locks import lock_dir, lock_storage, storage_key
     from orchestrator.study_file import StudyError
 
     url = f"sqlite:///{tmp_path / 'optuna.db'}"

@@ -1,11 +1,11 @@
-"""The Optuna internals orchestrator.optuna_private relies on, against the installed Optuna."""
+"""The Optuna internals orchestrator.running.optuna_private relies on, against the installed Optuna."""
 from __future__ import annotations
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-from orchestrator.optuna_private import planned_params, trial_of
+from orchestrator.running.optuna_private import planned_params, trial_of
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 import ray
 import yaml
 
-from orchestrator.results import best_configurations, load_curves, load_results
+from orchestrator.run_folder.tables import best_configurations, load_curves, load_results
 from orchestrator.study import run_study
 from toy import TOY, scores
 from toy import Config as ToyConfig
@@ -139,8 +139,8 @@ def test_several_objectives_and_early_stopping(tmp_path):
 def test_a_resumed_seeded_search_does_not_propose_its_first_configurations_again(tmp_path):
     """A seeded sampler made anew on resume would replay its first proposals (seen: a resumed TPE
     search repeated trials 0 and 1); the resumed sampler's seed also depends on the trials done."""
-    from orchestrator.presets import parse_study
-    from orchestrator.search import distributions, open_study
+    from orchestrator.study_file.resolve import parse_study
+    from orchestrator.running.search import distributions, open_study
     from toy import TOY
 
     raw = {"name": "resume_tpe", "model": "toy", "seeds": 1, "objectives": [{"metric": "mig"}],

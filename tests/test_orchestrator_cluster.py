@@ -17,7 +17,7 @@ import ray
 import yaml
 from ray._raylet import Config
 
-from orchestrator.results import load_results
+from orchestrator.run_folder.tables import load_results
 from orchestrator.study import run_study
 from orchestrator.study_file import StudyError
 from servers import free_port

@@ -17,7 +17,7 @@ from did_core.data import BUILT_IN_DATASETS, DATASETS, available_datasets, get_d
 from did_core.metrics.registry import BUILT_IN_METRICS, METRICS
 from did_core.models import BUILT_IN_MODELS, MODELS, ConfigError, PluginError, available_models, get_model
 from did_core.plugins import DATASET_GROUP, METRIC_GROUP, MODEL_GROUP
-from orchestrator.presets import parse_study
+from orchestrator.study_file.resolve import parse_study
 from orchestrator.study_file import StudyError
 
 ROOT = Path(__file__).resolve().parent.parent

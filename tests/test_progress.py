@@ -2,9 +2,9 @@
 import io
 from types import SimpleNamespace
 
-from orchestrator.plan import Arm, Study
-from orchestrator.progress import PLAIN_SUMMARY_EVERY_S, ProgressBoard, StudyProgress, TrialProgress, format_duration
-from orchestrator.study_file import Objective
+from orchestrator.study_file.plan import Arm, Study
+from orchestrator.running.progress import PLAIN_SUMMARY_EVERY_S, ProgressBoard, StudyProgress, TrialProgress, format_duration
+from orchestrator.study_file.schema import Objective
 
 
 def study(steps=100) -> Study:

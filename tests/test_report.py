@@ -21,7 +21,7 @@ from orchestrator.report.data import ReportError, join_resumed_curves, load_run
 from orchestrator.report.figures import ablation_figure, curve_figures, spans_decades
 from orchestrator.report.stats import (ablation_default, ablation_tests, holm, leaderboard, mean_ci,
                                       welch)
-from orchestrator.results import mean_std
+from orchestrator.run_folder.tables import mean_std
 from toy import Config as ToyConfig
 from toy import scores
 

@@ -18,7 +18,7 @@ import pytest
 from orchestrator.report import build_report, export_report
 from orchestrator.report.data import RunData, load_run
 from orchestrator.report.export import export_run, latex_escape, slug
-from orchestrator.run_folder import RunMeta
+from orchestrator.run_folder.layout import RunMeta
 
 ROWS = [(0, "vae", "dsprites", 1.0, 0, 0.1, 0.01), (1, "vae", "dsprites", 1.0, 1, 0.3, 0.03),
         (2, "vae", "dsprites", 4.0, 0, 0.5, 0.05), (3, "vae", "dsprites", 4.0, 1, 0.7, 0.07),

@@ -11,8 +11,8 @@ import optuna
 import pytest
 
 from orchestrator import load_results, load_study
-from orchestrator.run_folder import RunMeta
-from orchestrator.search import spec_of
+from orchestrator.run_folder.layout import RunMeta
+from orchestrator.running.search import spec_of
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 FOLDERS = sorted(p for p in RESULTS.iterdir() if (p / "meta.json").is_file()) if RESULTS.is_dir() else []

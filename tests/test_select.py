@@ -19,7 +19,7 @@ import orchestrator.select as select_module
 from did_core.metrics.protocols import replace
 from orchestrator.report import build_report
 from orchestrator.report.selection import critical_rho, selection_section
-from orchestrator.run_folder import (SELECTION_COLUMNS, SELECTION_DIR, SELECTION_FILE, RunMeta, TrialRecord,
+from orchestrator.run_folder.layout import (SELECTION_COLUMNS, SELECTION_DIR, SELECTION_FILE, RunMeta, TrialRecord,
                                      read_selection, trial_dir)
 from orchestrator.select import select_run
 from toy import TOY_SELECTABLE, Config as ToyConfig, scores as toy_scores
@@ -175,7 +175,7 @@ def test_cli(run_dir, toy_registered, capsys):
 def test_a_run_folder_at_a_storage_uri(run_dir, tmp_path, s3_server, toy_registered, capsys):
     """The checkpoints stay in the bucket (a driver's cache has none): read from there; selection.csv
     and the cache go up."""
-    from orchestrator.storage import RunStorage
+    from orchestrator.run_folder.remote import RunStorage
 
     s3_server.make_bucket("sel")
     uri = s3_server.uri("sel/runs/toy")

@@ -1,4 +1,4 @@
-"""A run folder at a storage URI (orchestrator.storage) against moto's S3 server on 127.0.0.1: what
+"""A run folder at a storage URI (orchestrator.run_folder.remote) against moto's S3 server on 127.0.0.1: what
 ``--out`` accepts and refuses, the files the driver moves, ``--fresh`` at a URI; no Ray needed."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.storage import RunStorage
+from orchestrator.run_folder.remote import RunStorage
 from orchestrator.study import run_folder_of
 from orchestrator.study_file import StudyError
 

@@ -11,9 +11,9 @@ from scipy import stats
 
 from orchestrator.report.comparison import leader_tests, tc_mig_correlations
 from orchestrator.report.data import RunData
-from orchestrator.results import comparison_table
-from orchestrator.plan import METHOD, study_as_dict
-from orchestrator.presets import load_study, parse_study
+from orchestrator.run_folder.tables import comparison_table
+from orchestrator.study_file.plan import METHOD, study_as_dict
+from orchestrator.study_file.resolve import load_study, parse_study
 from orchestrator.study_file import StudyError
 
 BASE = {

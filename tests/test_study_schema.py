@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.plan import study_as_dict
-from orchestrator.presets import load_study, parse_study
-from orchestrator.study_file import StudyError, list_studies, read_study_file
+from orchestrator.study_file.plan import study_as_dict
+from orchestrator.study_file.resolve import load_study, parse_study
+from orchestrator.study_file import StudyError, list_studies
+from orchestrator.study_file.reader import read_study_file
 from toy import TOY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -222,7 +223,7 @@ def test_a_control_runs_beside_the_grid_at_the_default_of_what_it_leaves_out():
     default_n = TOY.config_cls.from_preset("smoke", seed=0).n
     assert study.grid()[-2:] == [{"n": default_n, "mode": "b"}, {"n": 9, "mode": "b"}]
     assert study.planned_trials == (3 + 2) * 2
-    from orchestrator.search import distributions
+    from orchestrator.running.search import distributions
     assert distributions(study)["mode"].choices == ("a", "b")
     assert set(distributions(study)["n"].choices) == {1, 2, 3, 9}
     assert study_as_dict(study)["search"]["controls"] == study.controls

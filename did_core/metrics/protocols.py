@@ -17,7 +17,7 @@ How the "never mixed" rule is enforced: the driver returns a :class:`~did_core.m
 tables name in-training scores ``<protocol>/<score>`` (``fast/mig``) and hold final scores of one
 protocol only: a study whose arms or parameters would mix two is refused, a run folder never
 takes a second one, and a final event of another protocol fails its trial (see
-``orchestrator/run_folder.py``). Outside a study, :meth:`Scores.columns` names scores for a table
+``orchestrator/run_folder/layout.py``). Outside a study, :meth:`Scores.columns` names scores for a table
 (bare for ``dlib``, prefixed otherwise). The CLI prints the protocol on stderr with every result.
 
 Example:

@@ -20,7 +20,9 @@ import typing
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
+from .config_error import ConfigError
 from .forms import Recipe, switch_form, with_form
+
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding and scikit-learn's random_state take 32 bits
 
 
@@ -30,23 +32,6 @@ class TrainingDiverged(RuntimeError):
     def __init__(self, step: int, loss: str, value: float):
         self.step, self.loss, self.value = step, loss, value
         super().__init__(f"training diverged at step {step}: loss {loss!r} is {value}")
-
-
-class ConfigError(ValueError):
-    """An unknown config field or a value of the wrong type/range.
-
-    ``field`` names the field (None when the error is not about one); ``why`` is the message
-    without the ``Config.field:`` prefix, so that a study file can point at its own line instead.
-    """
-
-    def __init__(self, message: str, field: str | None = None, why: str | None = None):
-        super().__init__(message)
-        self.field, self.why = field, why if why is not None else message
-
-    @classmethod
-    def invalid(cls, owner: str, field: str, why: str) -> "ConfigError":
-        """``owner.field: why`` (``DiDConfig.steps: must be >= 1, got 0``)."""
-        return cls(f"{owner}.{field}: {why}", field=field, why=why)
 
 
 @dataclass

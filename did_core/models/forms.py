@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import Any, Callable, Union
 
+from .config_error import ConfigError
+
 Recipe = dict[str, Union[Any, Callable[[dict[str, Any]], Any]]]  # field -> value, or value of the resolved fields
 
 
 def form_values(cls, form: str, resolved: dict[str, Any]) -> dict[str, Any]:
     """The fields of ``form`` for a config whose other fields are ``resolved``."""
-    from .base import ConfigError
-
     if form not in cls.FORMS:
         raise ConfigError.invalid(cls.__name__, "form", f"unknown form {form!r}; choose one of {sorted(cls.FORMS)}")
     return {k: v(resolved) if callable(v) else v for k, v in cls.FORMS[form].items()}

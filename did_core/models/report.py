@@ -11,7 +11,7 @@ A model module may define
 
 A section is a title and blocks: :class:`Text`, :class:`Table`, :class:`Figure` (a Plotly figure
 as a dict), :class:`Image` (a PNG of the run folder). Every text is escaped by the report; no
-HTML goes in. The report (``orchestrator/report/model_sections.py``) places the sections of the
+HTML goes in. The report (``orchestrator/report/model_parts.py``) places the sections of the
 run's models after the study's own analysis, in the order of the run's models, and draws a
 section whose hook raises as a note naming the model and the error.
 

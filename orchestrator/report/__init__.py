@@ -2,6 +2,9 @@
 
     python -m orchestrator.report RUN_DIR [--out FILE.html]
 
+It imports :mod:`orchestrator.run_folder` (the files and tables it reads) and ``did_core``; never
+``running`` (no Ray) nor the commands.
+
 It reads what ``python -m orchestrator.study`` wrote (docs/architecture.md, "Run folder") and
 shows: where and how the study ran, the leaderboard (mean ± std over seeds), for an ablation
 every score against the ablated parameter with a Welch test of each setting against the
@@ -27,7 +30,7 @@ from did_core.atomic import atomic_path
 
 from did_core.models import ModelSpec
 
-from ..run_folder import REPORT_FILE, TRAVERSAL_FILE, Status, held, trial_dir
+from ..run_folder.layout import REPORT_FILE, TRAVERSAL_FILE, Status, held, trial_dir
 from .comparison import comparison_sections
 from .data import RunData, load_run
 from .export import EXPORT_DIR, export_run

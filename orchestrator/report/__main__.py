@@ -9,7 +9,7 @@ from pathlib import Path
 from . import __doc__ as DOC
 from did_core.plugins import PluginError
 
-from ..run_folder import EXPORT_DIR
+from ..run_folder.layout import EXPORT_DIR
 from . import write_report
 from .data import ReportError, load_run
 

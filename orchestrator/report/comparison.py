@@ -26,7 +26,7 @@ from scipy import stats
 from .data import RunData, direction
 from .html import Page, Raw, esc, table
 from .stats import holm, welch
-from ..results import TABLE1_SCORES, comparison_table, selected_trials
+from ..run_folder.tables import TABLE1_SCORES, comparison_table, selected_trials
 
 TC, MIG = "gaussian_tc", "mig"
 SELECTIONS = {

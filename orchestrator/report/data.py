@@ -1,4 +1,4 @@
-"""Read a run folder into one plain object the report draws from, through :mod:`orchestrator.run_folder`.
+"""Read a run folder into one plain object the report draws from, through :mod:`orchestrator.run_folder.layout`.
 
 Nothing here draws; everything here tolerates a partial folder (a study that failed early, or
 one still running) and records what is missing in ``RunData.problems`` instead of raising: a file
@@ -30,8 +30,8 @@ import pandas as pd
 
 from did_core.metrics import directions
 
-from ..results import as_written
-from ..run_folder import (held, CURVE_COLUMNS, CURVES_FILE, LEAD_COLUMNS, META_FILE, OPTUNA_DB, PARAM_PREFIX,
+from ..run_folder.tables import as_written
+from ..run_folder.layout import (held, CURVE_COLUMNS, CURVES_FILE, LEAD_COLUMNS, META_FILE, OPTUNA_DB, PARAM_PREFIX,
                           RESULTS_FILE, STUDY_FILE, TRAIL_COLUMNS, TRIALS_DIR, RunMeta, Status, TrialRecord,
                           is_in_training)
 

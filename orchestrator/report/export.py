@@ -29,8 +29,8 @@ import plotly.io as pio
 
 from did_core.atomic import atomic_path
 
-from ..results import TABLE1_SCORES, comparison_table
-from ..run_folder import EXPORT_DIR
+from ..run_folder.tables import TABLE1_SCORES, comparison_table
+from ..run_folder.layout import EXPORT_DIR
 from .data import RunData, direction
 from .stats import leaderboard
 

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 
-from ..run_folder import LOSS_PREFIX, THROUGHPUT, is_in_training
+from ..run_folder.layout import LOSS_PREFIX, THROUGHPUT, is_in_training
 from .data import RunData, grid_rows, is_number
 from .stats import ablation_settings, control_rows, leaderboard, mean_ci, with_config
 

@@ -25,7 +25,7 @@ from did_core.models import ConfigError, ModelSpec, PluginError, get_model
 from did_core.models.report import TRAVERSALS, ReportImages, ReportSection, TrialImage
 from did_core.training import CONFIG
 
-from ..run_folder import held, trial_dir
+from ..run_folder.layout import held, trial_dir
 from .data import RunData
 from .html import Page, esc
 from .sections import TEXT_HTML, render_section

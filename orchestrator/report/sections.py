@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 
 from did_core.models.report import Figure, Image, ReportSection, Table, Text
 
-from ..run_folder import held
+from ..run_folder.layout import held
 from .html import Page, esc, image, table
 
 TEXT_HTML = {"plain": "<p>{}</p>", "muted": '<p class="muted">{}</p>', "note": '<div class="note">{}</div>',

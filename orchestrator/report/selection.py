@@ -29,7 +29,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from scipy import stats
 
-from ..run_folder import SELECTION_SCORES, Status, read_selection
+from ..run_folder.layout import SELECTION_SCORES, Status, read_selection
 from .html import Page, esc, fmt, table
 
 TITLE = "Selecting without labels"

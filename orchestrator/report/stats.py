@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..run_folder import Status
+from ..run_folder.layout import Status
 from .data import RunData, control_mask, grid_rows, is_number, same_value
-from ..results import config_text, mean_std, without_rounding_noise
+from ..run_folder.tables import config_text, mean_std, without_rounding_noise
 
 
 def config_label(row: pd.Series | dict, params: list[str]) -> str:

@@ -4,7 +4,8 @@ Lives here: the sequential decision rule (:mod:`.sequential`, pure numpy/scipy, 
 study and the simulation that proves it, :mod:`.simulation`), what a run compares
 (:mod:`.comparisons`), the rounds replayed from a run folder's trials (:mod:`.rounds`), the
 record of every look (:mod:`.looks`) and the sentences that state the answer (:mod:`.findings`).
-May import the run folder's layout and the results tables; never Ray, the report or the commands.
+The bottom room: pure numpy/scipy and did_core.atomic; it imports nothing else of orchestrator/
+(the study file's plan and the run folder use it; the report and the commands read folders for it).
 
 A run folder's decisions are read by :func:`orchestrator.report.findings.decide_run` (the report
 reads the folder; this package decides).

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from did_core.atomic import atomic_path
 
-from ..run_folder import LOOKS_FILE
+LOOKS_FILE = "looks.csv"  # in the run folder (orchestrator/run_folder/layout.py lists it)
 
 
 @dataclass

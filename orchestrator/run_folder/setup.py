@@ -16,8 +16,8 @@ import shutil
 from pathlib import Path
 
 from .locks import lock_run_folder
-from .run_folder import LOCK_FILE, TRIALS_DIR, links_in, not_a_run_folder
-from .study_file import StudyError
+from .layout import LOCK_FILE, TRIALS_DIR, links_in, not_a_run_folder
+from ..study_file import StudyError
 
 
 def empty_for_fresh(run_dir: Path) -> None:

@@ -1,8 +1,8 @@
 """The study file format (``studies/*.yaml``): a pydantic schema. Finding and reading a file is
-:mod:`orchestrator.study_reader`.
+:mod:`orchestrator.study_file.reader`.
 
-Resolving a file for one preset is :mod:`orchestrator.presets`; the study it yields, and its
-trials, :mod:`orchestrator.plan`.
+Resolving a file for one preset is :mod:`orchestrator.study_file.resolve`; the study it yields, and its
+trials, :mod:`orchestrator.study_file.plan`.
 
 A study names a registered model, the parameters it fixes and the ones it searches, how many
 seeds each configuration runs with, what to optimise, and how to spend the budget. Errors name
@@ -81,9 +81,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from did_core.models.base import MAX_SEED
 
-# reading a file (and the error every check raises) is study_reader's; its names stay importable here
-from .study_reader import (MAX_FILE_BYTES, PROJECT_ROOT, STUDIES_DIR, StudyError, find_study_file,  # noqa: F401
-                           list_studies, load_yaml, read_study_file, read_text)
+from .reader import StudyError  # reading a file, and the error every check raises, are reader's
 
 MAX_DESCRIPTION = 10_000  # characters
 MAX_NAME = 100  # characters: the run folder's name is <name>-<preset>, and a file name has at most 255 bytes
@@ -202,7 +200,7 @@ class Objective(_Strict):
 
     @property
     def rule(self):
-        from .verdicts.sequential import DecisionRule
+        from ..verdicts.sequential import DecisionRule
 
         return DecisionRule(self.alpha, self.margin)
 

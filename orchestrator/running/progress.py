@@ -22,9 +22,9 @@ from typing import Callable, TextIO
 
 from ray import tune
 
-from .plan import Study
-from .results import format_params
-from .run_folder import param_column
+from ..study_file.plan import Study
+from ..run_folder.tables import format_params
+from ..run_folder.layout import param_column
 from .trainable import TrialReport
 
 PLAIN_SUMMARY_EVERY_S = 60.0  # plain output: at most one summary line a minute

@@ -42,10 +42,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .study_file import StudyError
+from ..study_file import StudyError
 
 if TYPE_CHECKING:
-    from .plan import Study
+    from ..study_file.plan import Study
 
 TAG_VAR = "DID_ORCHESTRATOR_RUN"
 KEEP_ENVIRON = {"SPT_NOENV": "1"}  # setproctitle: the title stays in argv's space, the environment is kept

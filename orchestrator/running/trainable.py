@@ -1,10 +1,10 @@
 """A registered model as a Ray Tune function trainable.
 
-The Tune config of a trial (built by :mod:`orchestrator.search`) says which model, which budget,
+The Tune config of a trial (built by :mod:`orchestrator.running.search`) says which model, which budget,
 the fixed and searched Config fields, the seed and the Optuna trial number. The trainable builds
 the model's Config, runs ``train(config, out_dir=RUN_DIR/trials/<number>)`` and turns each of its
 events into one :class:`TrialReport` (``tune.report(report.to_tune())``), which the Recorder
-(:mod:`orchestrator.search`) reads back with :meth:`TrialReport.from_tune`; Ray's own keys are
+(:mod:`orchestrator.running.search`) reads back with :meth:`TrialReport.from_tune`; Ray's own keys are
 never read as scores, since losses and scores sit under their own keys:
 
 - progress: ``losses`` (``{name: value}``), ``images_per_sec``
@@ -12,12 +12,12 @@ never read as scores, since losses and scores sit under their own keys:
             ``scores/fast/mig``, which early stopping reads (:func:`scheduler_metric`)
 - final:    ``scores`` by name and their ``protocol``
 - an exception from the model: ``error`` ("<ExceptionType>: <message>"), the traceback in
-  ``trials/<number>/error.txt``; a full disk (:mod:`orchestrator.no_space`): ``no_space``, the
+  ``trials/<number>/error.txt``; a full disk (:mod:`orchestrator.run_folder.no_space`): ``no_space``, the
   file it could not write in ``error``: no verdict on the configuration, the driver stops the study
 - a checkpoint it resumed from that is unreadable (:class:`~did_core.checkpoint.CheckpointUnreadable`):
   the trial starts over from step 0, and its first report's ``note`` says so (the driver logs it)
 
-The model checkpoints into the trial folder (:class:`~orchestrator.trial_folder.TrialFolder`:
+The model checkpoints into the trial folder (:class:`~orchestrator.run_folder.trial_folder.TrialFolder`:
 the run folder's ``trials/<n>/``, or a scratch folder on the trial's node uploaded to a run folder
 at a URI at each checkpoint and at the end), and a trial re-queued after an interruption
 continues from its predecessor's checkpoint, on any node. A node that cannot reach the run
@@ -54,10 +54,10 @@ from did_core.checkpoint import CheckpointUnreadable
 from did_core.models import Eval, Final, ModelSpec, Progress, get_model
 from did_core.training import CHECKPOINT
 
-from .environment import capture
-from .no_space import no_space
-from .run_folder import ERROR_FILE, TRIAL_FILE, TrialRecord
-from .trial_folder import TrialFolder
+from ..run_folder.environment import capture
+from ..run_folder.no_space import no_space
+from ..run_folder.layout import ERROR_FILE, TRIAL_FILE, TrialRecord
+from ..run_folder.trial_folder import TrialFolder
 
 SCORES = "scores"  # the key of a report's scores; Ray flattens nested keys with "/"
 

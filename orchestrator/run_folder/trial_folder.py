@@ -2,9 +2,9 @@
 
 - A local run folder: the trial's folder in it, written in place. The folder must be the
   driver's (it holds ``meta.json``, which the driver writes before any trial starts); a node that
-  does not see it fails the trial at start (:class:`~orchestrator.reach.RunFolderUnreachable`)
+  does not see it fails the trial at start (:class:`~orchestrator.run_folder.reach.RunFolderUnreachable`)
   instead of writing a folder of its own that nobody reads.
-- A run folder at a URI (:mod:`orchestrator.storage`): a scratch folder on the trial's node,
+- A run folder at a URI (:mod:`orchestrator.run_folder.remote`): a scratch folder on the trial's node,
   first filled with what an earlier attempt of the same trial left at the URI (a Tune retry);
   :meth:`TrialFolder.sync` uploads it (the checkpoint at each eval, all of it at the end) and
   :meth:`TrialFolder.close` removes the scratch folder.
@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from .reach import RunFolderUnreachable, unreachable
-from .run_folder import META_FILE, TRIALS_DIR, trial_dir
-from .storage import CHECKPOINT_NAME, RunStorage
+from .layout import META_FILE, TRIALS_DIR, trial_dir
+from .remote import CHECKPOINT_NAME, RunStorage
 
 
 @dataclass

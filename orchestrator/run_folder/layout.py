@@ -19,7 +19,7 @@ JSON records. The study writes it and the report reads it through the names and 
 ``results.csv``: ``trial, config_id, seed, status, params_<name>..., <score>..., <protocol>/<score>...,
 step, final_protocol, duration_s, node, host, started, finished, resumed_from, error``. Final scores
 go by their name (``mig``): a run folder holds the final scores of one protocol only,
-``RunMeta.final_protocol`` (the study refuses a mix, see :mod:`orchestrator.search`); the last
+``RunMeta.final_protocol`` (the study refuses a mix, see :mod:`orchestrator.running.search`); the last
 in-training scores go by ``<protocol>/<score>`` (``fast/mig``). ``status`` is one of :class:`Status`.
 
 Example:
@@ -42,10 +42,10 @@ from did_core.atomic import atomic_path
 
 STUDY_FILE, META_FILE, OPTUNA_DB = "study.yaml", "meta.json", "optuna.db"
 RESULTS_FILE, CURVES_FILE, REPORT_FILE, TRIALS_DIR = "results.csv", "curves.csv", "report.html", "trials"
-LOOKS_FILE = "looks.csv"  # the decisions' looks (orchestrator.verdicts.looks)
+from ..verdicts.looks import LOOKS_FILE  # noqa: E402  the decisions' looks (orchestrator/verdicts/looks.py)
 TRIAL_FILE, ERROR_FILE, TRAVERSAL_FILE = "trial.json", "error.txt", "traversal.png"
 RUN_FILES = (STUDY_FILE, META_FILE, OPTUNA_DB, RESULTS_FILE, CURVES_FILE)
-LOCK_FILE, RAY_DIR = ".lock", "ray"  # the driver's lock (orchestrator.locks); Ray Tune's own files
+LOCK_FILE, RAY_DIR = ".lock", "ray"  # the driver's lock (orchestrator.run_folder.locks); Ray Tune's own files
 EXPORT_DIR = "export"  # python -m orchestrator.report RUN_DIR --export: LaTeX, CSV, SVG, PDF
 SELECTION_FILE, SELECTION_DIR = "selection.csv", "selection"  # orchestrator.select: its table and its cache
 # every name a run folder holds: its files, SQLite's journal, and a file being written (did_core.atomic)
@@ -124,7 +124,7 @@ def meta_of_same_study(run_dir: str | Path, optuna_study: str, storage: str, own
     """The folder's :class:`RunMeta` (None in a new folder); ``StudyError`` when the folder holds
     another Optuna study (another study name or preset) or one in another storage: a run folder
     holds one study, so two never mix their tables. ``own_storage``: the folder's own optuna.db."""
-    from .study_file import StudyError
+    from ..study_file import StudyError
 
     run_dir = Path(run_dir)
     if not (run_dir / META_FILE).exists():

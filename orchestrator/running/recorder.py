@@ -1,6 +1,6 @@
 """The Ray Tune callback that records a study's trials: it tells Optuna how each trial ended
 (COMPLETE, PRUNED, FAIL; a trial whose process died is FAIL and ``interrupted``, to run again) and
-keeps ``results.csv`` and ``curves.csv`` current. :mod:`orchestrator.search` hands Tune the trials.
+keeps ``results.csv`` and ``curves.csv`` current. :mod:`orchestrator.running.search` hands Tune the trials.
 
 Example:
     >>> searcher = OptunaSearcher(ostudy, study, bases)
@@ -21,10 +21,10 @@ from ray import tune
 
 from did_core.atomic import atomic_path
 
-from .no_space import NoSpace, no_space
-from .plan import Study
-from .results import INTERRUPTED, CurveWriter, format_params, write_results
-from .run_folder import CURVES_FILE, ERROR_FILE, LOSS_PREFIX, THROUGHPUT, Status, param_column, trial_dir
+from ..run_folder.no_space import NoSpace, no_space
+from ..study_file.plan import Study
+from ..run_folder.tables import INTERRUPTED, CurveWriter, format_params, write_results
+from ..run_folder.layout import CURVES_FILE, ERROR_FILE, LOSS_PREFIX, THROUGHPUT, Status, param_column, trial_dir
 from .search import OptunaSearcher
 from .trainable import TrialReport
 
@@ -38,7 +38,7 @@ class Recorder(tune.Callback):
     A trial still running when the session ends stays RUNNING here and is handled by :func:`recover`.
 
     A full disk (a trial's ``no_space`` report, or a write of the driver's own) sets :attr:`stopped`,
-    which ends the session (:func:`orchestrator.tuning.run_tune`); from then on nothing more is told
+    which ends the session (:func:`orchestrator.running.tuning.run_tune`); from then on nothing more is told
     or written, so the trials still running stay RUNNING and run again on the next run.
     """
 
@@ -49,7 +49,7 @@ class Recorder(tune.Callback):
             if len(study.objectives) == 1 else None
         self.total = study.planned_trials
         if study.sequential:  # the rounds so far ask for more than the first round's trials
-            from .seed_rounds import planned
+            from .rounds import planned
 
             self.total = planned(ostudy)
         self.told: set[int] = set()
@@ -220,7 +220,7 @@ def _process_died(error: BaseException | None) -> bool:
 
 
 def _cannot_reach(error: BaseException | None) -> bool:
-    from .reach import RunFolderUnreachable
+    from ..run_folder.reach import RunFolderUnreachable
 
     return isinstance(getattr(error, "cause", None) or error, RunFolderUnreachable)
 

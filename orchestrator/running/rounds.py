@@ -4,36 +4,35 @@ the trials the next round needs are enqueued in the Optuna storage. Each step is
 trials that ended, so a driver killed anywhere and started again enqueues exactly what is missing:
 never a trial twice, and a trial it killed continues from its checkpoint.
 
+``decide`` reads the folder's decisions (the study command hands in
+:func:`orchestrator.report.findings.decide_run`: reading a run folder is the report's, a room above).
+
 Example:
-    >>> todo = next_round(study, ostudy, run_dir, url, meta, log=print)     # doctest: +SKIP
+    >>> todo = next_round(study, ostudy, run_dir, url, meta, decide_run, log=print)     # doctest: +SKIP
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import optuna
 from optuna.trial import TrialState
 
-from .plan import Study
-from .results import INTERRUPTED
-from .run_folder import RunMeta
+from ..run_folder.layout import RunMeta
+from ..run_folder.tables import INTERRUPTED
+from ..study_file.plan import Study
+from ..verdicts.looks import write_looks
+from ..verdicts.rounds import Replay
 from .search import recover, remaining_trials
-from .verdicts.looks import write_looks
-from .verdicts.rounds import Replay
+
+Decide = Callable[[Path, str], Replay]  # (run folder, Optuna storage URL) -> its rounds as the trials stand
 
 
-def replay_folder(run_dir: Path, url: str) -> Replay:
-    """The run folder's rounds as its trials stand (``results.csv`` written just before)."""
-    from .report.data import load_run
-    from .report.findings import decide
-
-    return decide(load_run(run_dir, storage=url))
-
-
-def next_round(study: Study, ostudy: optuna.Study, run_dir: Path, url: str, meta: RunMeta, log) -> int:
+def next_round(study: Study, ostudy: optuna.Study, run_dir: Path, url: str, meta: RunMeta, decide: Decide,
+               log) -> int:
     """Write the looks so far, enqueue what the next round needs, and return the trials to run
     (0: every comparison decided, or the plan spent)."""
-    replay = replay_folder(run_dir, url)
+    replay = decide(run_dir, url)
     write_looks(run_dir, replay.looks)
     recover(ostudy, study, wanted=replay.missing)
     todo = remaining_trials(ostudy, study)

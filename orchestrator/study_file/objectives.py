@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from did_core.metrics.registry import MODEL, computed_metrics, get_metric, metric_names
 
-from .study_file import Objective
+from .schema import Objective
 
 
 def computed_scores(config) -> set[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 PACKAGES = ("torch", "ray", "optuna", "numpy", "scikit-learn", "scipy", "pandas", "pydantic", "h5py")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @functools.lru_cache(maxsize=1)

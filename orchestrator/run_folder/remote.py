@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .run_folder import (CURVES_FILE, ERROR_FILE, LOOKS_FILE, META_FILE, OPTUNA_DB, RAY_DIR, REPORT_FILE, RESULTS_FILE, RUN_ENTRIES,
-                         SELECTION_FILE, STUDY_FILE, TRIALS_DIR)
-from .study_file import StudyError
+from .layout import (CURVES_FILE, ERROR_FILE, LOOKS_FILE, META_FILE, OPTUNA_DB, RAY_DIR, REPORT_FILE, RESULTS_FILE,
+                     RUN_ENTRIES, SELECTION_FILE, STUDY_FILE, TRIALS_DIR)
+from ..study_file import StudyError
 
 # what the driver uploads after a session, and downloads into an empty cache
 DRIVER_FILES = (STUDY_FILE, META_FILE, OPTUNA_DB, RESULTS_FILE, CURVES_FILE, LOOKS_FILE, REPORT_FILE, SELECTION_FILE)

@@ -17,7 +17,7 @@ from did_core.metrics import registry as metric_registry
 from did_core.models import MODELS
 from did_core.plugins import PluginError
 
-from .study_file import StudyError, list_studies, read_study_file
+from .reader import StudyError, list_studies, read_study_file
 
 
 def _studies(out) -> None:

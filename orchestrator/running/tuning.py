@@ -1,6 +1,6 @@
 """One Ray Tune session over a study's remaining trials: the trials' resources on the Ray
-instance (:mod:`orchestrator.local_ray`), ASHA early stopping, the Optuna searcher
-(:mod:`orchestrator.search`) and the callback that records each trial (:mod:`orchestrator.recorder`).
+instance (:mod:`orchestrator.running.local_ray`), ASHA early stopping, the Optuna searcher
+(:mod:`orchestrator.running.search`) and the callback that records each trial (:mod:`orchestrator.running.recorder`).
 
 Example:
     >>> run_tune(study, ostudy, run_dir, remote=None, todo=4, address=None, max_concurrent=None,
@@ -23,12 +23,12 @@ from ray.tune.stopper import Stopper
 from did_core.models import ModelSpec
 
 from .local_ray import check_fits, living_nodes, ray_session
-from .plan import Arm, Study
+from ..study_file.plan import Arm, Study
 from .progress import ProgressBoard
 from .recorder import Recorder
-from .run_folder import RAY_DIR, RunMeta
+from ..run_folder.layout import RAY_DIR, RunMeta
 from .search import OptunaSearcher
-from .storage import RunStorage
+from ..run_folder.remote import RunStorage
 
 
 @contextlib.contextmanager
@@ -46,7 +46,7 @@ def _ctrl_c_kept():
 def run_tune(study: Study, ostudy: optuna.Study, run_dir: Path, remote: RunStorage | None, todo: int,
              address: str | None, max_concurrent: int | None, dashboard: bool, model: ModelSpec | None, meta: RunMeta, log) -> None:
     """One Ray Tune session over the remaining trials (a first Ctrl-C ends it early, gracefully);
-    :class:`~orchestrator.no_space.NoSpace` when the disk filled."""
+    :class:`~orchestrator.run_folder.no_space.NoSpace` when the disk filled."""
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler

@@ -17,8 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .study_file import CategoricalParam, EarlyStopping, Objective, Resources
-from .verdicts.sequential import SeedPlan
+from ..verdicts.sequential import SeedPlan
+from .schema import CategoricalParam, EarlyStopping, Objective, Resources
 
 METHOD = "method"  # the Optuna parameter naming a comparison's arm
 DATASET = "dataset"  # the Optuna parameter naming a comparison's dataset

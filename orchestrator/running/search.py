@@ -11,13 +11,13 @@
   ``interrupted`` and enqueues their configuration again (``resumed_from`` = the old number, whose
   checkpoint the new trial continues from), then enqueues any (configuration, seed) the plan
   still lacks. COMPLETE, FAIL and PRUNED trials are kept and never run again.
-- :class:`OptunaSearcher` hands Ray Tune the next Optuna trial; :class:`~orchestrator.recorder.Recorder` (a Tune
-  callback, which also sees errors) reads the trainable's :class:`~orchestrator.trainable.TrialReport`,
+- :class:`OptunaSearcher` hands Ray Tune the next Optuna trial; :class:`~orchestrator.running.recorder.Recorder` (a Tune
+  callback, which also sees errors) reads the trainable's :class:`~orchestrator.running.trainable.TrialReport`,
   tells Optuna how each trial ended and writes the tables.
 - A run folder holds the final scores of one protocol: the storage remembers the study's
   experiment (each arm's model Config less its runtime fields, protocols included), a study that
   differs is refused, and a final score of another protocol fails its trial.
-- Optuna's public API throughout, except :mod:`orchestrator.optuna_private`.
+- Optuna's public API throughout, except :mod:`orchestrator.running.optuna_private`.
 
 Example:
     >>> ostudy = open_study(study, run_dir)
@@ -39,9 +39,9 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 from .optuna_private import planned_params, trial_of
-from .results import INTERRUPTED
-from .plan import METHOD, Study
-from .study_file import StudyError
+from ..run_folder.tables import INTERRUPTED
+from ..study_file.plan import METHOD, Study
+from ..study_file import StudyError
 
 
 def storage_url(study: Study, run_dir: Path) -> str:

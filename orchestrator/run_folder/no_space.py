@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from did_core.atomic import NO_SPACE
 
-from .study_file import StudyError
+from ..study_file import StudyError
 
 SQLITE_FULL = "database or disk is full"
 

@@ -1,7 +1,7 @@
 """Finding and reading a study file, bounded: a built-in name or a path, at most
 :data:`MAX_FILE_BYTES`, UTF-8, YAML with a safe loader that also refuses anchors and aliases.
 Every problem is one :class:`StudyError` naming the file. Checking what was read against the
-schema is :mod:`orchestrator.study_file`.
+schema is :mod:`orchestrator.study_file.schema`.
 
 Example:
     >>> raw, label, text = read_study_file("ablation_dims")
@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STUDIES_DIR = PROJECT_ROOT / "studies"
 MAX_FILE_BYTES = 256 * 1024  # the largest built-in study is a few kB
 MAX_DEPTH = 32  # nested mappings and lists; the deepest built-in study nests 5

@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .run_folder import LOCK_FILE
-from .study_file import StudyError
+from .layout import LOCK_FILE
+from ..study_file import StudyError
 
 
 def _flock(path: Path, busy: str):

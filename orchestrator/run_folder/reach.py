@@ -45,7 +45,7 @@ def nodes_not_seeing(run_dir: Path, timeout_s: float = 120.0) -> list[dict[str, 
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     marker = Path(run_dir) / f".reach-{uuid.uuid4().hex}.tmp"
-    marker.write_text("a marker of orchestrator.reach; safe to delete\n")
+    marker.write_text("a marker of orchestrator.run_folder.reach; safe to delete\n")
     try:
         probe = ray.remote(num_cpus=0)(_sees)
         nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
@@ -61,7 +61,7 @@ def check_shared(run_dir: Path, address: str) -> None:
     """A local ``--out`` with ``--address``: ``StudyError`` unless every live node of the cluster
     sees it. The study has joined the cluster at ``address`` already (it does so before anything
     is written, :func:`orchestrator.study.run_study`)."""
-    from .study_file import StudyError
+    from ..study_file import StudyError
 
     missing = nodes_not_seeing(run_dir)
     if missing:

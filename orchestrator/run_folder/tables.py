@@ -2,7 +2,7 @@
 
 ``results.csv`` is rebuilt from the Optuna storage each time a trial finishes, so it always
 holds every finished trial and nothing twice (a trial interrupted and run again appears once,
-under its new number). Its columns and ``curves.csv``'s are named in :mod:`orchestrator.run_folder`.
+under its new number). Its columns and ``curves.csv``'s are named in :mod:`orchestrator.run_folder.layout`.
 A text cell that a spreadsheet would read as a formula (it begins with ``=``, ``+``, ``-``, ``@``, a
 tab or a carriage return) is written with a ``'`` in front, as OWASP advises against CSV injection
 (so is one that begins with ``'``, so that :func:`load_results` gives every text back as it was);
@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 
 from did_core.atomic import atomic_path
 
-from .run_folder import (CURVE_COLUMNS, CURVES_FILE, LEAD_COLUMNS, PARAM_PREFIX, RESULTS_FILE, TRAIL_COLUMNS,
+from .layout import (CURVE_COLUMNS, CURVES_FILE, LEAD_COLUMNS, PARAM_PREFIX, RESULTS_FILE, TRAIL_COLUMNS,
                          Status, is_in_training, param_column)
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
