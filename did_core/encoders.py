@@ -103,8 +103,12 @@ def read_trial(trial_dir: str | Path) -> tuple[str, Any, TrainConfig, dict[str, 
         raise TrialError(f"{trial / SCORES}: names no model (expected a \"model\" key, as a run writes)")
     try:
         spec = get_model(model)
-        config = spec.config_cls.from_dict(_read_json(trial / CONFIG))
-    except ValueError as err:  # an unknown model, a broken plugin, a config this version does not know
+    except ValueError as err:  # a model not installed here, a broken plugin
+        raise TrialError(f"{trial / SCORES}: {err}") from None
+    values = _read_json(trial / CONFIG)
+    try:
+        config = spec.config_cls.from_dict(values)
+    except ValueError as err:  # a field this version does not know, a value it refuses
         raise TrialError(f"{trial / CONFIG}: cannot be read as a {model!r} config ({err})") from None
     return model, spec, config, summary
 

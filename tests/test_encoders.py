@@ -217,6 +217,11 @@ def test_a_checkpoint_of_another_version_is_one_error(trials, tmp_path):
         f"{trial / 'checkpoint.pt'}: does not fit this model (Error(s) in loading state_dict for Encoder: size mismatch "
         "for trunk.0.weight: copying a param with shape torch.Size([33, 1, 4, 4]) from checkpoint, the shape in current "
         f"model is torch.Size([32, 1, 4, 4]). ... (13 more) (written by did_core 0.0.1; this is {did_core.__version__})")
+    trial = copy_trial(trials["beta_vae"], tmp_path / "newer")  # a config field this version does not know
+    (trial / "config.json").write_text(json.dumps({**config_of(trial), "beta_schedule": "cosine"}))
+    with pytest.raises(TrialError, match=rf"^{trial / 'config.json'}: cannot be read as a 'beta_vae' config "
+                                         r"\(Config: unknown field\(s\) \['beta_schedule'\]; known fields are \["):
+        load_encoder(trial)
 
 
 def test_images_of_another_shape_are_one_error_naming_the_file(trials, tmp_path, capsys):
@@ -234,3 +239,16 @@ def test_a_model_spec_checks_its_encoder_hook():
     with pytest.raises(TypeError, match=r"model 'beta_vae': load_encoder must be a function load_encoder\(checkpoint, "
                                         r"device='cpu'\) returning a torch module"):
         ModelSpec(name="beta_vae", config_cls=spec.config_cls, train=spec.train, encoder=lambda: None)
+
+
+def test_a_model_without_an_encoder_hook_is_one_error(tmp_path):
+    from toy import Config
+    from toy_cli import toy_registered
+
+    (tmp_path / "scores.json").write_text(json.dumps({"model": "toy", "protocol": "fast", "scores": {}}))
+    (tmp_path / "config.json").write_text(json.dumps(Config.from_preset("smoke").to_dict()))
+    (tmp_path / "checkpoint.pt").write_bytes(b"")
+    with toy_registered(), pytest.raises(TrialError) as err:
+        load_encoder(tmp_path)
+    assert str(err.value) == (f"{tmp_path}: model 'toy' (tests) has no encoder hook (a load_encoder function in its "
+                              "module, docs/extending.md)")
