@@ -29,6 +29,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from . import __version__
 from .atomic import atomic_path
 from .checkpoint import CheckpointError, load_checkpoint, restore_modules, rng_state, save_checkpoint, set_rng_state
 from .models.base import ConfigError, TrainConfig, TrainingDiverged
@@ -303,8 +304,10 @@ class Run:
         self.check()  # a diverged state is never saved
         if self.out_dir is None:
             return None
+        # the model's name and the code's version: a loader tells another model's checkpoint by them
         return save_checkpoint(self.out_dir / CHECKPOINT, step=step, nets=nets, optimizers=optimizers,
-                               rng=self._rng(), config=self.config.to_dict())
+                               rng=self._rng(), config=self.config.to_dict(),
+                               extra={"model": type(self.config).model, "did_core": __version__})
 
     def restore(self, nets: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer]) -> int:
         """Resume from ``out_dir/checkpoint.pt`` when present (and ``resume``); return the step to

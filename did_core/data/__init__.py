@@ -90,6 +90,9 @@ def dataset_images(name: str) -> tuple[int, int]:
         return int(dataset.num_channels), int(dataset.image_size)
     spec = _spec(name)  # an unknown name is refused as dataset_factors refuses it
     cls = spec.sources[spec.default_source]
+    if not hasattr(cls, "num_channels"):  # a file dataset (a plugin's) knows its images once it has opened its file
+        dataset = cls(device="cpu")
+        return int(dataset.num_channels), int(dataset.image_size)
     return int(cls.num_channels), int(cls.image_size)
 
 

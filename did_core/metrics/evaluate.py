@@ -34,6 +34,9 @@ from .utils import (
 )
 
 
+BATCH_SIZE = 1024  # images rendered and encoded at a time
+
+
 class Scores(dict):
     """Score name -> float, plus the ``protocol`` that produced them.
 
@@ -202,13 +205,21 @@ def make_codes_of(dataset, encode: Callable, batch_size: int) -> Callable[[np.nd
     return codes_of
 
 
+def evaluation_factors(dataset, protocol: str | Protocol, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The factor rows :func:`evaluate` encodes for the code-based scores: ``num_train`` training
+    rows, then ``num_test`` test rows, drawn with ``seed`` (rendered in that order, in batches)."""
+    protocol = get_protocol(protocol)
+    rng = np.random.default_rng([seed, 0])
+    return dataset.sample_factors(protocol.num_train, rng), dataset.sample_factors(protocol.num_test, rng)
+
+
 def evaluate(
     dataset,
     encode: Callable,
     protocol: str | Protocol = "dlib",
     metrics: str | Iterable[str] | None = None,
     seed: int = 0,
-    batch_size: int = 1024,
+    batch_size: int = BATCH_SIZE,
     n_jobs: int | None = None,
 ) -> Scores:
     """Every requested score of the representation ``encode`` on a ground-truth ``dataset``.
@@ -231,9 +242,7 @@ def evaluate(
     if was_training:
         encode.eval()
     try:
-        rng = np.random.default_rng([seed, 0])
-        y = dataset.sample_factors(protocol.num_train, rng)
-        yt = dataset.sample_factors(protocol.num_test, rng)
+        y, yt = evaluation_factors(dataset, protocol, seed)
         train: list[np.ndarray] = []  # the training draw's codes, encoded once when first needed
 
         def train_codes() -> np.ndarray:

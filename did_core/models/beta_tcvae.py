@@ -30,7 +30,7 @@ import torch
 
 from .base import ConfigError
 from .vae_losses import bernoulli_reconstruction, gaussian_kl, gaussian_log_density
-from .vae_selection import selection_hook
+from .vae_selection import encoder_hook, selection_hook
 from .vae_trainer import VAEConfig, train_vae
 
 ESTIMATORS = ("mws", "mss")
@@ -57,6 +57,7 @@ class Config(VAEConfig):
 
 
 load_selection = selection_hook(Config)  # the label-free scores' hook (did_core/models/selection.py)
+load_encoder = encoder_hook(Config)  # the trained encoder, as scored (did_core/models/encoder.py)
 
 
 def train(config: Config, out_dir: str | Path | None = None, resume: bool = True) -> Iterator[dict[str, Any]]:

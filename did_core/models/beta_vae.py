@@ -18,7 +18,7 @@ import torch
 
 from .base import ConfigError
 from .vae_losses import bernoulli_reconstruction, gaussian_kl
-from .vae_selection import selection_hook
+from .vae_selection import encoder_hook, selection_hook
 from .vae_trainer import VAEConfig, train_vae
 
 
@@ -34,6 +34,7 @@ class Config(VAEConfig):
 
 
 load_selection = selection_hook(Config)  # the label-free scores' hook (did_core/models/selection.py)
+load_encoder = encoder_hook(Config)  # the trained encoder, as scored (did_core/models/encoder.py)
 
 
 def train(config: Config, out_dir: str | Path | None = None, resume: bool = True) -> Iterator[dict[str, Any]]:

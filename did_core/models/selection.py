@@ -29,10 +29,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..checkpoint import load_checkpoint, restore_modules
+from ..checkpoint import CheckpointError, load_checkpoint, restore_modules
 from ..data import dataset_images
 from ..metrics.model_centrality import GenerativeModel
-from .base import TrainConfig
+from .base import ConfigError, TrainConfig
 
 BATCH = 512  # images through a net at a time
 
@@ -58,10 +58,17 @@ def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor | np.nda
 
 def read_checkpoint(config_cls: type[TrainConfig], checkpoint: str | Path, device: str | torch.device):
     """``(state, config, (num_channels, image_size), device)`` of a training checkpoint: what a hook
-    builds its nets from (``weights_only`` loading, did_core/checkpoint.py)."""
+    builds its nets from (``weights_only`` loading, did_core/checkpoint.py). A checkpoint of another
+    model is a CheckpointError naming the file."""
     device = torch.device(device)
     state = load_checkpoint(checkpoint, map_location=device)
-    config = config_cls.from_dict(state["config"])
+    written_by = state["extra"].get("model") if isinstance(state.get("extra"), dict) else None
+    if written_by is not None and written_by != config_cls.model:  # older checkpoints carry no model name
+        raise CheckpointError(f"{checkpoint}: a checkpoint of model {written_by!r}, not of {config_cls.model!r}")
+    try:
+        config = config_cls.from_dict(state["config"])
+    except ConfigError as err:
+        raise CheckpointError(f"{checkpoint}: its config is not one of model {config_cls.model!r} ({err})") from None
     return state, config, dataset_images(config.dataset), device
 
 

@@ -6,7 +6,9 @@ A model is a module (the target of a ``did_orchestrator.models`` entry point, or
   ``PRESETS``, its ``validate``);
 - ``train(config, out_dir=None, resume=True)``: a generator of the events of
   :mod:`did_core.models.events` (``Progress`` ..., ``Eval`` ..., one ``Final``);
-- optionally ``report_sections(run)`` and ``REPORT_IMAGES`` (:mod:`did_core.models.report`).
+- optionally ``report_sections(run)`` and ``REPORT_IMAGES`` (:mod:`did_core.models.report`),
+  ``load_selection`` (:mod:`did_core.models.selection`) and ``load_encoder``
+  (:mod:`did_core.models.encoder`).
 
 :func:`spec_of_module` builds the spec and turns a broken contract into one
 :class:`~did_core.plugins.PluginError` naming the plugin and its package, before any trial runs.
@@ -41,6 +43,9 @@ class ModelSpec:
     # the module's ``load_selection(checkpoint, device="cpu") -> SelectionModel`` (did_core/models/selection.py):
     # its nets read back for the label-free scores (UDR, ModelCentrality); None for a model without one
     selection: Callable[..., Any] | None = None
+    # the module's ``load_encoder(checkpoint, device="cpu") -> torch.nn.Module`` (did_core/models/encoder.py):
+    # images to the codes its evaluation scored, for did_core.load_encoder; None for a model without one
+    encoder: Callable[..., Any] | None = None
     package: str = BUILT_IN  # the package that provides it
     summary: str = ""  # one line: what it is (the first line of its module's docstring)
 
@@ -79,6 +84,8 @@ def _contract_problem(spec: ModelSpec) -> str | None:
         return "train must be a function train(config, out_dir=None, resume=True) yielding Progress / Eval / Final"
     if spec.report_sections is not None and not (callable(spec.report_sections) and _binds(spec.report_sections, None)):
         return "report_sections must be a function report_sections(run) returning a list of ReportSection"
+    if spec.encoder is not None and not (callable(spec.encoder) and _binds(spec.encoder, "checkpoint.pt", device="cpu")):
+        return "load_encoder must be a function load_encoder(checkpoint, device='cpu') returning a torch module"
     if spec.report_images is not None and not isinstance(spec.report_images, ReportImages):
         return f"REPORT_IMAGES must be a did_core.models.report.ReportImages, got {type(spec.report_images).__name__}"
     return None
@@ -103,6 +110,7 @@ def spec_of_module(plugin: Plugin, module: object) -> ModelSpec:
                          report_sections=getattr(module, "report_sections", None),
                          report_images=getattr(module, "REPORT_IMAGES", None),
                          selection=getattr(module, "load_selection", None),
+                         encoder=getattr(module, "load_encoder", None),
                          package=f"{plugin.package} {plugin.version}".strip(), summary=summary(module.__doc__))
     except TypeError as e:
         raise plugin.error(str(e).removeprefix(f"model {plugin.name!r}: ")) from None

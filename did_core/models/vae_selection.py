@@ -1,5 +1,6 @@
 """The VAE baselines' selection hook (β-VAE, β-TCVAE, FactorVAE): encoder and decoder read back from a
-checkpoint behind :class:`~did_core.models.selection.SelectionModel`.
+checkpoint behind :class:`~did_core.models.selection.SelectionModel`; and their encoder hook
+(:func:`encoder_hook`, did_core/models/encoder.py): the encoder's mean as a module.
 
 - the representation: the encoder's mean; ``kl``: per dimension, the mean over the images of
   ``KL(q(z|x) || N(0, I)) = 0.5 (mean^2 + exp(logvar) - logvar - 1)`` (disentanglement_lib's UDR);
@@ -19,6 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .encoder import CodeFunction, restore_encoder_nets
 from .selection import SelectionModel, batched, read_checkpoint, restore_nets
 from .vae_nets import Decoder, Encoder
 
@@ -58,3 +60,21 @@ def selection_hook(config_cls: type) -> Callable[..., SelectionModel]:
 
     load_selection.__doc__ = f"{config_cls.model}'s nets from a checkpoint, for the label-free scores."
     return load_selection
+
+
+def encoder_mean(x: torch.Tensor, encoder: Encoder) -> torch.Tensor:
+    """The representation the VAE baselines score: the encoder's mean (as ``train_vae``'s ``encode``)."""
+    return encoder(x)[0]
+
+
+def encoder_hook(config_cls: type) -> Callable[..., torch.nn.Module]:
+    """The ``load_encoder(checkpoint, device="cpu")`` of a VAE baseline whose Config is ``config_cls``
+    (did_core/models/encoder.py): images to the encoder's mean."""
+
+    def load_encoder(checkpoint: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+        _, nets = restore_encoder_nets(config_cls, checkpoint, device,
+                                       lambda cfg, shape: {"encoder": Encoder(shape[0], cfg.latent_dim)})
+        return CodeFunction(encoder_mean, nets)
+
+    load_encoder.__doc__ = f"{config_cls.model}'s encoder mean from a checkpoint, as its evaluation scored it."
+    return load_encoder

@@ -10,7 +10,7 @@ Example:
 """
 from .config import Config
 from .report import report_sections
-from .selection import load_selection
+from .selection import load_encoder, load_selection
 from .trainer import train
 
-__all__ = ["Config", "load_selection", "report_sections", "train"]
+__all__ = ["Config", "load_encoder", "load_selection", "report_sections", "train"]

@@ -1,5 +1,6 @@
 """DiD's selection hook: G and E read back from a checkpoint behind
-:class:`~did_core.models.selection.SelectionModel`.
+:class:`~did_core.models.selection.SelectionModel`; and its encoder hook (:func:`load_encoder`,
+did_core/models/encoder.py): E alone, as a module.
 
 - the representation: ``E`` on the images (the critic's code head with ``encoder="critic_head"``);
   DiD has no posterior, so ``kl`` is None and UDR keeps every dimension;
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..encoder import CodeFunction, restore_encoder_nets
 from ..selection import SelectionModel, batched, read_checkpoint, restore_nets
 from .config import Config
 from .trainer import build_nets
@@ -45,3 +47,20 @@ def load_selection(checkpoint: str | Path, device: str | torch.device = "cpu") -
     nets = restore_nets(state, build_nets(cfg, channels, size), checkpoint, device)
     view = DiDView(nets["G"], nets["E"] if "E" in nets else nets["D"].encode, cfg, device)
     return SelectionModel(config=cfg, encode=view.encode, kl=None, generator=view)
+
+
+def critic_codes(x: torch.Tensor, D: torch.nn.Module) -> torch.Tensor:
+    """E as the critic's code head (``encoder="critic_head"``): ``D.encode``, as training scores it."""
+    return D.encode(x)
+
+
+def load_encoder(checkpoint: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """E from a training checkpoint, as DiD's evaluation scores it: the separate encoder, or the
+    critic's code head (the critic alone is built then; G and H are not needed)."""
+
+    def build(cfg: Config, shape: tuple[int, int]) -> dict[str, torch.nn.Module]:
+        nets = build_nets(cfg, *shape)
+        return {"E": nets["E"]} if "E" in nets else {"D": nets["D"]}
+
+    _, nets = restore_encoder_nets(Config, checkpoint, device, build)
+    return nets["E"] if "E" in nets else CodeFunction(critic_codes, nets)

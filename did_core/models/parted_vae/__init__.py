@@ -11,6 +11,6 @@ Example:
 """
 from .config import Config
 from .images import REPORT_IMAGES
-from .trainer import train
+from .trainer import load_encoder, train
 
-__all__ = ["Config", "REPORT_IMAGES", "train"]
+__all__ = ["Config", "REPORT_IMAGES", "load_encoder", "train"]

@@ -24,8 +24,10 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from ...data import dataset_factors
 from ...training import Run
 from ..base import ConfigError
+from ..encoder import CodeFunction, restore_encoder_nets
 from ..vae_losses import reparameterise
 from ..vae_nets import Decoder
 from .config import Config
@@ -132,3 +134,16 @@ def vae_step(e, d, prior, opt: torch.optim.Optimizer, x: torch.Tensor, cfg: Conf
     terms["loss"].backward()
     opt.step()
     return {k: v.detach() for k, v in terms.items()}
+
+
+def load_encoder(checkpoint: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The encoder from a training checkpoint as PartedVAE's evaluation scores it (did_core/models/encoder.py):
+    ``[mu_z, mu_u]`` with one-hot ``c`` and the slope at its cap (``encode_hard``)."""
+
+    def build(cfg: Config, shape: tuple[int, int]) -> dict[str, torch.nn.Module]:
+        names, sizes = dataset_factors(cfg.dataset)
+        class_sizes = [sizes[list(names).index(f)] for f in cfg.class_factors()]
+        return {"encoder": build_nets(cfg, shape[0], class_sizes)["encoder"]}
+
+    cfg, nets = restore_encoder_nets(Config, checkpoint, device, build)
+    return CodeFunction(lambda x, encoder: encode_hard(encoder, x, cfg).code(), nets)

@@ -13,6 +13,6 @@ Example:
 """
 from .config import Config
 from .report import REPORT_IMAGES, report_sections
-from .trainer import train
+from .trainer import load_encoder, train
 
-__all__ = ["Config", "REPORT_IMAGES", "report_sections", "train"]
+__all__ = ["Config", "REPORT_IMAGES", "load_encoder", "report_sections", "train"]

@@ -25,6 +25,7 @@ import torch
 
 from ...atomic import atomic_path
 from ...training import Run
+from ..encoder import CodeFunction, restore_encoder_nets
 from ..events import Event
 from .config import Config
 from .losses import TERMS, hinge, ratios, variabilities
@@ -44,6 +45,19 @@ def build_nets(cfg: Config, channels: int) -> dict[str, torch.nn.Module]:
     }
 
 
+def fragment_codes(x: torch.Tensor, E: torch.nn.Module) -> torch.Tensor:
+    """The representation that is scored: ``[z_c, z_s]`` per fragment (``z_c`` before quantisation)."""
+    return torch.cat(E(x), dim=1)
+
+
+def load_encoder(checkpoint: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """E from a training checkpoint as V3's evaluation scores it (did_core/models/encoder.py): fragments
+    ``[n, C, 32, 32]`` to ``[z_c, z_s]``. (``train`` keeps E's weights in the default layout.)"""
+    _, nets = restore_encoder_nets(Config, checkpoint, device, lambda cfg, shape: {"E": build_nets(cfg, shape[0])["E"]},
+                                   channels_last=False)
+    return CodeFunction(fragment_codes, nets)
+
+
 def learning_rate(cfg: Config, step: int) -> float:
     return cfg.lr * max(cfg.lr_floor, cfg.lr_decay ** (step / cfg.lr_decay_steps))
 
@@ -61,7 +75,7 @@ def train(config: Config, out_dir: str | Path | None = None, resume: bool = True
     start = run.restore(nets, opts)
 
     def encode(x: torch.Tensor) -> torch.Tensor:
-        return torch.cat(E(x), dim=1)
+        return fragment_codes(x, E)
 
     def model_scores() -> dict[str, float]:
         return v3_evaluation(E, D, Q, data, cfg, dev).scores

@@ -4,7 +4,8 @@ Everything a model of did-orchestrator has: a ``Config`` with presets, ``train``
 ``Progress`` / ``Eval`` / ``Final`` through :class:`did_core.training.Run` (device, seeding,
 checkpoints, resume, the disentanglement metrics), a score of its own (``ae_recon_error``,
 registered as the metric entry point ``RECON_ERROR``), a picture of its own (``recon.png``:
-images over their reconstructions) and a report section that shows both.
+images over their reconstructions), a report section that shows both, and its trained encoder
+for ``did_core.load_encoder`` (``load_encoder``).
 
 Example:
     >>> cfg = Config.from_preset("smoke", latent_dim=3)
@@ -25,6 +26,7 @@ from did_core.images import save_image_grid
 from did_core.metrics import Metric
 from did_core.metrics.registry import MODEL
 from did_core.models import ConfigError, Event, TrainConfig
+from did_core.models.encoder import restore_encoder_nets
 from did_core.models.report import Figure, Image, ReportSection, RunView, Table, Text, fmt
 from did_core.training import Run
 
@@ -61,6 +63,15 @@ def nets(pixels: int, cfg: Config) -> tuple[nn.Module, nn.Module]:
     encoder = nn.Sequential(nn.Flatten(), nn.Linear(pixels, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, cfg.latent_dim))
     decoder = nn.Sequential(nn.Linear(cfg.latent_dim, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, pixels))
     return encoder, decoder
+
+
+def load_encoder(checkpoint: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """The trained encoder from a checkpoint: what ``did_core.load_encoder(trial_dir)`` loads for this model."""
+    def build(cfg: Config, shape: tuple[int, int]) -> dict[str, nn.Module]:
+        channels, size = shape
+        return {"encoder": nets(channels * size * size, cfg)[0]}
+
+    return restore_encoder_nets(Config, checkpoint, device, build)[1]["encoder"]
 
 
 @torch.no_grad()
