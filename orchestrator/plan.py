@@ -69,6 +69,8 @@ class Study:
     source: str = ""  # the file it came from
     source_text: str = ""
     controls: list[dict[str, Any]] = field(default_factory=list)  # whole configurations run beside the grid
+    trackers: list[str] = field(default_factory=list)  # orchestrator.trackers: tensorboard, mlflow
+    tracking_uri: str | None = None  # MLflow's store (default: RUN_DIR/mlflow.db); set by the command, not the file
 
     @property
     def run_name(self) -> str:

@@ -102,7 +102,7 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
         storage=search.storage, retries=sf.retries, kind=kind, arms=arms, datasets=datasets if comparison else [],
         steps=max(a.steps for a in arms), eval_protocol=str(getattr(probes[0], "eval_protocol", "fast")),
         final_protocol=str(getattr(probes[0], "final_protocol", "dlib")),
-        description=sf.description, source=label, source_text=text, controls=controls,
+        description=sf.description, source=label, source_text=text, controls=controls, trackers=list(sf.trackers),
     )
 
 

@@ -310,7 +310,18 @@ class StudyFile(_Strict):
     evaluation: Evaluation = Field(default_factory=Evaluation)
     max_concurrent: int | None = Field(None, ge=1)
     retries: int = Field(0, ge=0)  # Ray Tune re-runs of a trial whose process died
+    trackers: list[str] = Field(default_factory=list)  # experiment trackers (orchestrator.trackers)
     presets: dict[str, PresetSection] = Field(default_factory=dict)
+
+    @field_validator("trackers")
+    @classmethod
+    def _known_trackers(cls, v):
+        from .trackers import TRACKERS
+
+        bad = [t for t in v if t not in TRACKERS]
+        if bad:
+            raise ValueError(f"unknown tracker {bad[0]!r}; use any of {', '.join(TRACKERS)}")
+        return v
 
     @field_validator("seeds")
     @classmethod
