@@ -48,7 +48,7 @@ from .run_folder import (LOCK_FILE, PARAM_PREFIX, REPORT_FILE, SELECTION_FILE, S
 from .no_space import NoSpace, no_space
 from .reach import check_shared
 from .storage import RunStorage
-from .trackers import TRACKERS, chosen_trackers
+from .trackers import TRACKERS, chosen_trackers, summary_lines as tracker_lines
 from .search import in_memory, open_study, recover, remaining_trials, storage_url
 
 
@@ -256,6 +256,7 @@ def _summary(study, run_dir, url, df, best, interrupted, log, run_data=None) -> 
         lines.append(f"selection: {run_dir / SELECTION_FILE}  (UDR, ModelCentrality: scores without labels)")
     if (run_dir / REPORT_FILE).exists():
         lines.append(f"report:   {run_dir / 'report.html'}")
+    lines += tracker_lines(study, run_dir)
     lines.append(f"optuna:   optuna-dashboard {url} --host 127.0.0.1   (then open http://127.0.0.1:8080)")
     if study.budget != "paper":
         lines.append(f"WARNING: these scores come from the small {study.budget!r} budget ({_steps_text(study)}). "

@@ -105,8 +105,10 @@ def test_tracking_uri_puts_the_mlflow_runs_there(tmp_path):
     store.parent.mkdir()
     one = {**TRACKED, "name": "toy_uri", "seeds": 1, "trackers": [],
            "search": {"sampler": "grid", "space": {"x": {"type": "float", "low": 0.0, "high": 1.0, "values": [0.3]}}}}
+    said = []
     run_dir = run_toy_study(tmp_path, one, report=False, select=False, trackers=["mlflow"],
-                            tracking_uri=f"sqlite:///{store}")
+                            tracking_uri=f"sqlite:///{store}", log=said.append)
+    assert f"mlflow:   experiment 'toy_uri-smoke' at sqlite:///{store}" in "\n".join(said)
     assert not (run_dir / "mlflow.db").exists() and not (run_dir / "tensorboard").exists()
     client = MlflowClient(tracking_uri=f"sqlite:///{store}")
     [run] = client.search_runs([client.get_experiment_by_name("toy_uri-smoke").experiment_id])

@@ -105,6 +105,17 @@ def tracker_callbacks(settings: TrackerSettings | None) -> list:
     return out
 
 
+def summary_lines(study, run_dir: Path) -> list[str]:
+    """The lines of the study's closing summary that say where its trackers' records are."""
+    settings = TrackerSettings.of(study, run_dir)
+    lines = []
+    if settings and "tensorboard" in settings.names:
+        lines.append(f"tensorboard: tensorboard --logdir {settings.tensorboard_dir} --host 127.0.0.1")
+    if settings and "mlflow" in settings.names:
+        lines.append(f"mlflow:   experiment {settings.experiment!r} at {settings.mlflow_uri}")
+    return lines
+
+
 def trial_config(tune_config: dict[str, Any]) -> dict[str, bool | int | float | str]:
     """One trial's config as flat name -> scalar (a list or mapping as JSON text): its searched
     parameters, the seed, the fixed Config fields, then ``trial``, ``config_id``, ``model``, ``budget``
