@@ -33,6 +33,7 @@ A study file::
     early_stopping: {type: asha, grace_period: 1000}   # metric default: <eval protocol>/<first objective>
     resources: {cpus: 1, gpus: 0.5}        # per trial; gpus only used when the cluster has GPUs
     evaluation: {protocol: fast, interval: 1000, final_protocol: dlib}
+    trackers: [tensorboard]                # also write each trial to these (orchestrator.trackers)
     presets:                               # per-budget overrides; `budget` is the model preset
       smoke: {seeds: 1, search: {n_trials: 4}}
       demo:  {budget: smoke, seeds: 2, fixed: {steps: 200}}
