@@ -50,6 +50,7 @@ from .run_folder.reach import check_shared
 from .run_folder.remote import RunStorage
 from .running.rounds import next_round
 from .running.search import in_memory, open_study, recover, remaining_trials, storage_url
+from .running.trackers import TRACKERS, chosen_trackers, summary_lines as tracker_lines
 from .verdicts.looks import write_looks
 
 
@@ -70,15 +71,19 @@ class StudyRun:
 def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path | None = None,
               address: str | None = None, max_concurrent: int | None = None, dashboard: bool = False,
               fresh: bool = False, storage: str | None = None, model: ModelSpec | None = None,
-              report: bool = True, log=print, cache: str | Path | None = None, select: bool = True) -> StudyRun:
+              report: bool = True, log=print, cache: str | Path | None = None, select: bool = True,
+              trackers: list[str] | tuple[str, ...] = (), tracking_uri: str | None = None) -> StudyRun:
     """Run (or continue) a study and return its tables. ``model`` replaces the registry lookup of
     the study's model (tests and benchmarks inject a toy model this way); ``report=False`` skips
     report.html, ``select=False`` the label-free scores (selection.csv, :mod:`orchestrator.select`).
     Every refusal (:class:`StudyError`) comes before the run folder is written to.
     ``out`` may be a storage URI (``s3://bucket/prefix``, :mod:`orchestrator.run_folder.remote`); the driver
-    then keeps its files in the local folder ``cache`` (default ``runs/cache/<scheme>/<path>``)."""
+    then keeps its files in the local folder ``cache`` (default ``runs/cache/<scheme>/<path>``).
+    ``trackers`` (``tensorboard``, ``mlflow``) add to the study file's; ``tracking_uri``: MLflow's store
+    (default ``sqlite:///RUN_DIR/mlflow.db``; :mod:`orchestrator.running.trackers`)."""
     t0 = time.time()
     study = load_study(name_or_path, preset, model=model)
+    study.trackers, study.tracking_uri = list(chosen_trackers(study.trackers, trackers)), tracking_uri
     if storage:
         study.storage = storage
     if study.storage and in_memory(study.storage):
@@ -261,6 +266,7 @@ def _summary(study, run_dir, url, df, best, interrupted, log, run_data=None) -> 
         lines.append(f"selection: {run_dir / SELECTION_FILE}  (UDR, ModelCentrality: scores without labels)")
     if (run_dir / REPORT_FILE).exists():
         lines.append(f"report:   {run_dir / 'report.html'}")
+    lines += tracker_lines(study, run_dir)
     lines.append(f"optuna:   optuna-dashboard {url} --host 127.0.0.1   (then open http://127.0.0.1:8080)")
     if study.budget != "paper":
         lines.append(f"WARNING: these scores come from the small {study.budget!r} budget ({_steps_text(study)}). "
@@ -388,6 +394,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the label-free scores at the end (UDR, ModelCentrality: python -m orchestrator.select)")
     ap.add_argument("--cleanup", action="store_true",
                     help="stop what a dead driver of the run folder left running (Ray's agents), then exit")
+    ap.add_argument("--tracker", action="append", default=[], choices=TRACKERS,
+                    help="also write each trial's config, curves and scores to this tracker, offline (repeat for "
+                         "several; docs/running.md): tensorboard (RUN_DIR/tensorboard), mlflow (RUN_DIR/mlflow.db)")
+    ap.add_argument("--tracking-uri", help="MLflow's tracking URI (default sqlite:///RUN_DIR/mlflow.db)")
     args = ap.parse_args(argv)
     if args.list:
         return 0 if list_everything() else 2
@@ -402,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         run = run_study(args.study, preset=args.preset, out=args.out, address=args.address,
                         max_concurrent=args.max_concurrent, dashboard=args.dashboard, fresh=args.fresh,
-                        storage=args.storage, cache=args.cache, select=not args.no_select)
+                        storage=args.storage, cache=args.cache, select=not args.no_select, trackers=args.tracker,
+                        tracking_uri=args.tracking_uri)
     except NoSpace as e:  # not bad input: the study is interrupted, and continues when rerun
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -54,7 +54,7 @@ def run_toy_study(folder: Path, study: dict, **kw) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{study['name']}.yaml"
     path.write_text(yaml.safe_dump(study, sort_keys=False))
-    return run_study(path, preset="smoke", out=folder / "run", model=TOY, log=lambda *a: None, **kw).run_dir
+    return run_study(path, preset="smoke", out=folder / "run", model=TOY, **{"log": lambda *a: None, **kw}).run_dir
 
 
 @pytest.fixture(scope="session")

@@ -48,9 +48,11 @@ RUN_FILES = (STUDY_FILE, META_FILE, OPTUNA_DB, RESULTS_FILE, CURVES_FILE)
 LOCK_FILE, RAY_DIR = ".lock", "ray"  # the driver's lock (orchestrator.run_folder.locks); Ray Tune's own files
 EXPORT_DIR = "export"  # python -m orchestrator.report RUN_DIR --export: LaTeX, CSV, SVG, PDF
 SELECTION_FILE, SELECTION_DIR = "selection.csv", "selection"  # orchestrator.select: its table and its cache
+TENSORBOARD_DIR, MLFLOW_DB, MLFLOW_ARTIFACTS = "tensorboard", "mlflow.db", "mlflow-artifacts"  # orchestrator.running.trackers
 # every name a run folder holds: its files, SQLite's journal, and a file being written (did_core.atomic)
-RUN_ENTRIES = frozenset({*RUN_FILES, LOOKS_FILE, REPORT_FILE, TRIALS_DIR, RAY_DIR, LOCK_FILE, EXPORT_DIR, SELECTION_FILE, SELECTION_DIR,
-                         *(OPTUNA_DB + s for s in ("-journal", "-wal", "-shm"))})
+RUN_ENTRIES = frozenset({*RUN_FILES, LOOKS_FILE, REPORT_FILE, TRIALS_DIR, RAY_DIR, LOCK_FILE, EXPORT_DIR, SELECTION_FILE,
+                         SELECTION_DIR, TENSORBOARD_DIR, MLFLOW_DB, MLFLOW_ARTIFACTS,
+                         *(db + s for db in (OPTUNA_DB, MLFLOW_DB) for s in ("-journal", "-wal", "-shm"))})
 
 PARAM_PREFIX = "params_"
 LEAD_COLUMNS = ["trial", "config_id", "seed", "status"]

@@ -29,6 +29,7 @@ from .recorder import Recorder
 from ..run_folder.layout import RAY_DIR, RunMeta
 from .search import OptunaSearcher
 from ..run_folder.remote import RunStorage
+from .trackers import TrackerSettings, tracker_callbacks
 
 
 @contextlib.contextmanager
@@ -100,7 +101,8 @@ def run_tune(study: Study, ostudy: optuna.Study, run_dir: Path, remote: RunStora
             run_config=tune.RunConfig(
                 name=session, verbose=0,
                 **(remote.tune_storage() if remote is not None else {"storage_path": str(run_dir / RAY_DIR)}),
-                callbacks=[recorder, ProgressBoard(study, todo, log=log)], stop=_StopWhenFull(recorder),
+                callbacks=[recorder, ProgressBoard(study, todo, log=log),
+                           *tracker_callbacks(TrackerSettings.of(study, run_dir))], stop=_StopWhenFull(recorder),
                 failure_config=tune.FailureConfig(max_failures=study.retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
         )

@@ -71,6 +71,8 @@ class Study:
     source_text: str = ""
     controls: list[dict[str, Any]] = field(default_factory=list)  # whole configurations run beside the grid
     seed_plan: SeedPlan | None = None  # `seeds: {initial, step, maximum}`: rounds added where undecided
+    trackers: list[str] = field(default_factory=list)  # orchestrator.running.trackers: tensorboard, mlflow
+    tracking_uri: str | None = None  # MLflow's store (default: RUN_DIR/mlflow.db); set by the command, not the file
 
     @property
     def plan(self) -> SeedPlan:

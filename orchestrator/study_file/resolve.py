@@ -115,6 +115,7 @@ def parse_study(raw: Any, preset: str, model: ModelSpec | None = None, label: st
         steps=max(a.steps for a in arms), eval_protocol=str(getattr(probes[0], "eval_protocol", "fast")),
         final_protocol=str(getattr(probes[0], "final_protocol", "dlib")),
         description=sf.description, source=label, source_text=text, controls=controls, seed_plan=seed_plan,
+        trackers=list(sf.trackers),
     )
 
 

@@ -33,6 +33,7 @@ A study file::
     early_stopping: {type: asha, grace_period: 1000}   # metric default: <eval protocol>/<first objective>
     resources: {cpus: 1, gpus: 0.5}        # per trial; gpus only used when the cluster has GPUs
     evaluation: {protocol: fast, interval: 1000, final_protocol: dlib}
+    trackers: [tensorboard]                # also write each trial to these (orchestrator.running.trackers)
     presets:                               # per-budget overrides; `budget` is the model preset
       smoke: {seeds: 1, search: {n_trials: 4}}
       demo:  {budget: smoke, seeds: 2, fixed: {steps: 200}}
@@ -83,6 +84,7 @@ from did_core.models.base import MAX_SEED
 
 from .reader import StudyError  # reading a file, and the error every check raises, are reader's
 
+TRACKERS = ("tensorboard", "mlflow")  # what `trackers:` may name (orchestrator/running/trackers/)
 MAX_DESCRIPTION = 10_000  # characters
 MAX_NAME = 100  # characters: the run folder's name is <name>-<preset>, and a file name has at most 255 bytes
 MAX_SEEDS = 10_000  # seeds per configuration
@@ -352,7 +354,16 @@ class StudyFile(_Strict):
     evaluation: Evaluation = Field(default_factory=Evaluation)
     max_concurrent: int | None = Field(None, ge=1)
     retries: int = Field(0, ge=0)  # Ray Tune re-runs of a trial whose process died
+    trackers: list[str] = Field(default_factory=list)  # experiment trackers (orchestrator.running.trackers)
     presets: dict[str, PresetSection] = Field(default_factory=dict)
+
+    @field_validator("trackers")
+    @classmethod
+    def _known_trackers(cls, v):
+        bad = [t for t in v if t not in TRACKERS]
+        if bad:
+            raise ValueError(f"unknown tracker {bad[0]!r}; use any of {', '.join(TRACKERS)}")
+        return v
 
     @field_validator("seeds")
     @classmethod
