@@ -13,7 +13,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from ..run_folder import OPTUNA_DB, held
+from ..run_folder.layout import OPTUNA_DB, held
 from .data import RunData
 from .html import table
 
