@@ -33,6 +33,7 @@ from .run_folder import (CURVE_COLUMNS, CURVES_FILE, LEAD_COLUMNS, PARAM_PREFIX,
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
 QUOTE = "'"
+OWN_COLUMNS = frozenset(LEAD_COLUMNS + TRAIL_COLUMNS)
 INTEGER_COLUMNS = ("trial", "seed", "step", "resumed_from")  # integers, empty where unknown (never 3.0)
 INTERRUPTED = "interrupted"  # user attr of a trial whose process died; its configuration was re-queued
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
@@ -49,8 +50,10 @@ def results_table(study: optuna.Study) -> pd.DataFrame:
         row: dict[str, Any] = {"trial": t.number, "config_id": a.get("config_id"), "seed": a.get("seed"),
                                "status": t.state.name}
         row.update({param_column(k): v for k, v in t.params.items()})
-        row.update(a.get("scores") or {})
-        row.update(a.get("last_scores") or {})
+        # a score never takes a column of the table's own (the metric registry refuses such names;
+        # a model's final event is checked here)
+        row.update({k: v for k, v in {**(a.get("scores") or {}), **(a.get("last_scores") or {})}.items()
+                    if k not in OWN_COLUMNS and not k.startswith(PARAM_PREFIX)})
         run = a.get("run") or {}
         duration = run.get("duration_s")
         if duration is None and t.datetime_start and t.datetime_complete:
