@@ -86,9 +86,17 @@ def write_results(run_dir: str | Path, study: optuna.Study) -> pd.DataFrame:
     """Rewrite ``run_dir/results.csv`` atomically (a reader never sees half a file), every text
     cell safe to open in a spreadsheet (:func:`spreadsheet_safe`)."""
     df = results_table(study)
-    with atomic_path(Path(run_dir) / RESULTS_FILE) as tmp:
-        df.map(spreadsheet_safe).to_csv(tmp, index=False)
+    write_csv(Path(run_dir) / RESULTS_FILE, df)
     return df
+
+
+def write_csv(path: str | Path, df: pd.DataFrame) -> Path:
+    """The one writer of every CSV table a run folder or its export holds (``results.csv``,
+    ``selection.csv``, ``leaderboard.csv``, the Table 1 CSVs): written whole or not at all, every
+    text cell safe to open in a spreadsheet (:func:`spreadsheet_safe`; read back with :func:`as_written`)."""
+    with atomic_path(Path(path)) as tmp:
+        df.map(spreadsheet_safe).to_csv(tmp, index=False)
+    return Path(path)
 
 
 def spreadsheet_safe(value: Any) -> Any:
@@ -145,7 +153,12 @@ def drop_partial_line(path: Path) -> None:
 
 def load_results(run_dir: str | Path) -> pd.DataFrame:
     """``results.csv`` as written: every text cell as the trial had it (:func:`as_written`)."""
-    return pd.read_csv(Path(run_dir) / RESULTS_FILE).map(as_written)
+    return read_csv(Path(run_dir) / RESULTS_FILE)
+
+
+def read_csv(path: str | Path, **kw) -> pd.DataFrame:
+    """A table :func:`write_csv` wrote, every text cell as it was given."""
+    return pd.read_csv(path, **kw).map(as_written)
 
 
 def load_curves(run_dir: str | Path) -> pd.DataFrame:
