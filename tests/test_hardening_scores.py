@@ -17,6 +17,7 @@ from did_core.models import MODELS, PluginError, get_model
 from did_core.plugins import METRIC_GROUP, MODEL_GROUP
 from orchestrator.presets import parse_study
 from test_plugins import MODEL, STUDY, install
+from test_plugins import site  # noqa: F401  (the fixture: a folder on sys.path for installed packages)
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
@@ -121,6 +122,14 @@ def test_a_broken_metric_plugin_disables_only_itself(tmp_path):
         lines = []
         list_everything(lines.append)
         print([l.split()[0] for l in lines if "BROKEN" in l])
+        from orchestrator.presets import parse_study
+        study = {"name": "p", "model": "beta_vae", "objectives": [{"metric": "mig"}], "fixed": {"eval_metrics": "mig"},
+                 "search": {"sampler": "grid", "space": {"steps": {"type": "int", "low": 1, "high": 2}}}}
+        print(parse_study(study, "smoke").models)
+        try:
+            parse_study({**study, "fixed": {"eval_metrics": "mig,broken"}}, "smoke")
+        except Exception as e:
+            print(type(e).__name__, e)
     """)
     assert p.returncode == 0, p.stderr[-2000:]
     out = p.stdout.splitlines()
@@ -131,7 +140,10 @@ def test_a_broken_metric_plugin_disables_only_itself(tmp_path):
     assert out[4] == ("PluginError plugin 'clash' (clash_mod:METRIC) of package broken-pkg 0.1: metric 'clash': score "
                       "name 'dci_disentanglement' belongs to plugin 'dci' (did_core.metrics.builtin:DCI) of package "
                       "did-orchestrator, not to plugin 'clash' (clash_mod:METRIC) of package broken-pkg 0.1")
-    assert sorted(eval(out[5])) == ['broken', 'clash', 'notametric']  # the models and the other metrics are fine
+    assert sorted(eval(out[5])) == ['broken', 'clash', 'notametric']
+    assert out[6] == "['beta_vae']"  # a study that does not use a broken plugin runs
+    assert out[7].startswith("StudyError <study>: fixed.eval_metrics: ") and "plugin 'broken' (broken_mod:METRIC) " \
+        "of package broken-pkg 0.1: cannot be imported" in out[7], out[7]  # one that does: the plugin's error  # the models and the other metrics are fine
 
 
 def test_two_plugins_declaring_one_score_are_one_error_naming_both(tmp_path):
@@ -144,16 +156,6 @@ def test_two_plugins_declaring_one_score_are_one_error_naming_both(tmp_path):
     assert p.stdout.strip() == ("plugin 'second' (second_mod:METRIC) of package b-pkg 0.1: metric 'second': score name "
                                 "'shared' belongs to plugin 'first' (first_mod:METRIC) of package a-pkg 0.1, not to "
                                 "plugin 'second' (second_mod:METRIC) of package b-pkg 0.1"), p.stderr[-2000:]
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    folder = tmp_path / "site"
-    folder.mkdir()
-    monkeypatch.syspath_prepend(str(folder))
-    yield folder
-    monkeypatch.undo()
-    MODELS.reload()
 
 
 def test_a_model_name_clash_blocks_only_studies_of_that_model(site):
