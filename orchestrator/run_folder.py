@@ -331,4 +331,5 @@ def read_selection(run_dir: str | Path):
             raise ValueError(f"{path}: column {column!r} holds {str(bad.iloc[0])[:40]!r} (row {bad.index[0] + 1}), "
                              "not a number; run python -m orchestrator.select again to rewrite it")
         df[column] = numbers
-    return df.assign(note=df["note"].fillna(""))
+    note = df["note"].astype(object)  # all empty reads back as float NaN
+    return df.assign(note=note.where(note.notna(), ""))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -117,7 +118,7 @@ def test_leaderboard_and_table1_csvs_are_formula_safe(tmp_path):
     written = sorted(p.name for p in files if p.suffix == ".csv")
     assert written == ["leaderboard.csv", "table1-all.csv", "table1-best.csv"]
     for name in written:
-        cells = [c for row in csv.reader(open(tmp_path / "out" / name, newline="")) for c in row]
+        cells = [c for row in csv.reader((tmp_path / "out" / name).read_text().splitlines()) for c in row]
         risky = [c for c in cells[1:] if c.startswith(("=", "+", "@", "\t", "\r")) or
                  (c.startswith("-") and not _number(c))]
         assert not risky, (name, risky)
@@ -136,7 +137,7 @@ def test_selection_csv_is_formula_safe_and_reads_back_as_it_was(run_dir):
     record = run_dir / "trials" / "0" / "trial.json"  # a handed-over folder: any text in trial.json
     record.write_text(json.dumps({**json.loads(record.read_text()), "model": FORMULA}))
     select_run(run_dir, TINY, "cpu", models=Counting().spec(), log=lambda *a: None)
-    cells = [c for row in csv.reader(open(run_dir / "selection.csv", newline="")) for c in row]
+    cells = [c for row in csv.reader((run_dir / "selection.csv").read_text().splitlines()) for c in row]
     assert "'" + FORMULA in cells and FORMULA not in cells
     assert read_selection(run_dir)["model"].iloc[0] == FORMULA
 
@@ -174,7 +175,7 @@ def nan_spec(x: float, seed: int):
 
     def load(checkpoint, device="cpu"):
         view = hook(checkpoint, device)
-        config = json.loads(open(checkpoint).read())["config"]
+        config = json.loads(Path(checkpoint).read_text())["config"]
         if math.isclose(config["x"], x) and config["seed"] == seed:
             good = view.encode
             return type(view)(config=view.config, encode=lambda x: good(x) * float("nan"), kl=None,
