@@ -16,7 +16,8 @@ Each group is read once per process from the installed packages' metadata
 in Ray's workers through ``PYTHONPATH``). A :class:`Registry` merges it with its built-in table;
 a plugin is imported, and checked against its contract, when its name is first used. A name two
 packages declare, a plugin that fails to import, or one that breaks its contract is one
-:class:`PluginError` naming the plugin and its package. Nothing else is ever imported: a study
+:class:`PluginError` naming the plugin and its package, raised where that name is used: every
+other name stays usable. Nothing else is ever imported: a study
 file names registered parts, never modules.
 
 Example:
@@ -107,19 +108,28 @@ class Registry(Generic[T]):
         self._added: list[Plugin] = []
         self._plugins: dict[str, Plugin] | None = None
         self._loaded: dict[str, T] = {}
+        self._clashes: dict[str, PluginError] = {}
 
     def plugins(self) -> dict[str, Plugin]:
-        """Name -> plugin, in registration order; a :class:`PluginError` when two packages declare
-        one name (the built-ins' own metadata, when installed, declares them again: not a clash)."""
+        """Name -> plugin, in registration order. A name two packages declare keeps the first, and
+        :meth:`get` refuses it with one error naming both (the built-ins' own metadata, when
+        installed, declares them again: not a clash); every other name stays usable."""
         if self._plugins is None:
             found: dict[str, Plugin] = {}
+            self._clashes = {}
             for plugin in [*self._built_in, *installed(self.group), *self._added]:
                 have = found.setdefault(plugin.name, plugin)
                 if have is not plugin and (have.value, _normal(have.package)) != (plugin.value, _normal(plugin.package)):
-                    raise PluginError(f"{self.kind} name {plugin.name!r} is declared twice, by {have} and by {plugin}; "
-                                      "uninstall one of the packages")
+                    self._clashes.setdefault(plugin.name, PluginError(
+                        f"{self.kind} name {plugin.name!r} is declared twice, by {have} and by {plugin}; "
+                        "uninstall one of the packages"))
             self._plugins = found
         return self._plugins
+
+    def clash(self, name: str) -> PluginError | None:
+        """The error of a name two packages declare, or None."""
+        self.plugins()
+        return self._clashes.get(name)
 
     def names(self) -> list[str]:
         return list(self.plugins())
@@ -136,6 +146,8 @@ class Registry(Generic[T]):
         """The registered part ``name``, imported and checked on first use (KeyError: unknown)."""
         if name not in self._loaded:
             plugin = self.plugin(name)
+            if self.clash(name) is not None:
+                raise self.clash(name)
             self._loaded[name] = self.check(plugin, plugin.load())
         return self._loaded[name]
 
@@ -145,12 +157,11 @@ class Registry(Generic[T]):
         plugin = Plugin(self.group, name, value, package)
         self._added.append(plugin)
         self._plugins = None
-        try:
-            self.plugins()
-        except PluginError:
+        if self.clash(name) is not None:
+            error = self.clash(name)
             self._added.pop()
             self._plugins = None
-            raise
+            raise error
         return plugin
 
     def remove(self, name: str) -> None:

@@ -90,6 +90,7 @@ class Selection:
         self._views: dict[int, Any] = {}
         self._datasets: dict[tuple, Any] = {}
         self._scratch = tempfile.TemporaryDirectory(prefix="did-select-")
+        self._said_pairs = False
 
     # ---- the trials and their models ----------------------------------------------------------
     def trials(self) -> list[Trial]:
@@ -161,6 +162,7 @@ class Selection:
                     if str(arrays["key"]) == self._codes_key(t):
                         t.codes, t.kl = arrays["codes"], arrays.get("kl")
                         t.has_generator = bool(arrays["has_generator"])
+                        _drop_unusable(t)
                         continue
                 except (ValueError, KeyError):
                     pass  # unreadable or of other settings: computed again
@@ -179,6 +181,7 @@ class Selection:
                 arrays["kl"] = t.kl
             with atomic_path(path) as tmp, open(tmp, "wb") as f:
                 np.savez(f, **arrays)
+            _drop_unusable(t)
 
     # ---- the scores ---------------------------------------------------------------------------
     def udr(self, trials: list[Trial]) -> dict[int, tuple[float, float, int]]:
@@ -244,21 +247,32 @@ class Selection:
             out.update({t.number: (float(s), len(pool)) for t, s in zip(pool, scores)})
         return out
 
-    def _read_pairs(self) -> dict[tuple[int, int], float]:
+    def _pair_rows(self) -> list[dict[str, Any]]:
+        """The rows of ``selection/mc_pairs.csv`` (a cache): a file that does not read as one (edited,
+        cut short) is said once and computed again, never a traceback."""
         path = self.cache / PAIRS_FILE
         if not path.is_file():
-            return {}
-        with open(path, newline="") as f:
-            return {(int(r["generator"]), int(r["encoder"])): float(r["score"]) for r in csv.DictReader(f)
-                    if r["protocol"] == self.protocol.name and int(r["seed"]) == self.seed}
+            return []
+        try:
+            with open(path, newline="") as f:
+                rows = [{"generator": int(r["generator"]), "encoder": int(r["encoder"]), "protocol": r["protocol"],
+                         "seed": int(r["seed"]), "score": float(r["score"])} for r in csv.DictReader(f)]
+        except (KeyError, ValueError, TypeError, csv.Error, UnicodeDecodeError) as e:
+            if not self._said_pairs:
+                self.log(f"selection: {path} is not a readable cache ({type(e).__name__}: {e}); its ModelCentrality "
+                         "pairs are computed again")
+                self._said_pairs = True
+            return []
+        return rows
+
+    def _read_pairs(self) -> dict[tuple[int, int], float]:
+        return {(r["generator"], r["encoder"]): r["score"] for r in self._pair_rows()
+                if r["protocol"] == self.protocol.name and r["seed"] == self.seed}
 
     def _write_pairs(self, pairs: dict[tuple[int, int], float]) -> None:
         path = self.cache / PAIRS_FILE
-        kept = []
-        if path.is_file():  # the pairs of other protocols and seeds stay
-            with open(path, newline="") as f:
-                kept = [r for r in csv.DictReader(f) if not (r["protocol"] == self.protocol.name
-                                                              and int(r["seed"]) == self.seed)]
+        # the pairs of other protocols and seeds stay
+        kept = [r for r in self._pair_rows() if not (r["protocol"] == self.protocol.name and r["seed"] == self.seed)]
         mine = [{"generator": g, "encoder": e, "protocol": self.protocol.name, "seed": self.seed, "score": s}
                 for (g, e), s in sorted(pairs.items())]
         with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
@@ -292,6 +306,15 @@ class Selection:
             self.remote.put_dir(self.cache, SELECTION_DIR)
         self._scratch.cleanup()
         return rows
+
+
+def _drop_unusable(t: Trial) -> None:
+    """A trial whose codes (or KL) are not finite is left out of UDR and ModelCentrality, its row
+    saying so: one model gone wrong never stops the others' scores."""
+    bad = [name for name, a in (("codes", t.codes), ("KL", t.kl)) if a is not None and not np.isfinite(a).all()]
+    if t.codes is not None and bad:
+        t.notes.append(f"trial {t.number}: its {' and '.join(bad)} are not finite (NaN or inf): not scored")
+        t.codes, t.kl = None, None
 
 
 def select_run(run_dir: str | Path, protocol: str | None = None, device: str = "auto", seed: int = 0,
@@ -329,22 +352,24 @@ def main(argv: list[str] | None = None) -> int:
     from did_core.metrics.protocols import PROTOCOLS
 
     from .run_folder.locks import lock_run_folder
+    from .run_folder.setup import guard_run_folder
 
     ap = argparse.ArgumentParser(prog="python -m orchestrator.select", description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, or its storage URI (s3://bucket/prefix)")
     ap.add_argument("--protocol", choices=sorted(PROTOCOLS), help="sizes (default: the run's final protocol)")
     ap.add_argument("--device", default="auto", help="torch device for the models: auto (CUDA when present), cpu, cuda")
-    ap.add_argument("--seed", type=int, default=0, help="the random draws' seed")
+    ap.add_argument("--seed", type=int, default=0, help="the random draws' seed (>= 0)")
     ap.add_argument("--cache", help="with a URI: the local copy of the run folder (default runs/cache/...)")
     ap.add_argument("--no-report", action="store_true", help="do not rebuild report.html")
     args = ap.parse_args(argv)
+    if args.seed < 0:
+        ap.error(f"--seed must be >= 0 (a seed of numpy's random streams), got {args.seed}")
     try:
         remote = RunStorage.parse(args.run_dir)
         run_dir = Path(args.cache or remote.default_cache()) if remote else Path(args.run_dir)
         if remote is not None:
             remote.pull_run(run_dir)
-        if not (run_dir / "meta.json").is_file():
-            raise StudyError(f"{run_dir}: not a run folder (no meta.json)")
+        guard_run_folder(run_dir, "python -m orchestrator.select")  # as the study command guards it
         with lock_run_folder(run_dir):
             rows = select_run(run_dir, args.protocol, args.device, args.seed, remote,
                               log=lambda message: print(message, file=sys.stderr))

@@ -35,6 +35,7 @@ from did_core.plugins import PluginError
 
 from .run_folder.environment import capture
 from .run_folder.tables import TABLE1_SCORES, best_configurations, comparison_table, format_params, write_results
+from .running.progress import restore_terminal, say
 from .study_file.plan import Study, study_as_dict
 from .study_file.resolve import load_study
 from .study_file import StudyError
@@ -71,7 +72,7 @@ class StudyRun:
 def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path | None = None,
               address: str | None = None, max_concurrent: int | None = None, dashboard: bool = False,
               fresh: bool = False, storage: str | None = None, model: ModelSpec | None = None,
-              report: bool = True, log=print, cache: str | Path | None = None, select: bool = True,
+              report: bool = True, log=say, cache: str | Path | None = None, select: bool = True,
               trackers: list[str] | tuple[str, ...] = (), tracking_uri: str | None = None) -> StudyRun:
     """Run (or continue) a study and return its tables. ``model`` replaces the registry lookup of
     the study's model (tests and benchmarks inject a toy model this way); ``report=False`` skips
@@ -141,7 +142,7 @@ def run_folder_of(study: Study, out: str | Path | None, cache: str | Path | None
     return run_dir
 
 
-def cleanup(run_dir: Path, log=print) -> list[int]:
+def cleanup(run_dir: Path, log=say) -> list[int]:
     """``--cleanup``: stop what a dead driver of ``run_dir`` left running (refused while a driver runs)."""
     if not (run_dir / LOCK_FILE).exists():
         raise StudyError(f"{run_dir}: not a run folder (no {LOCK_FILE})")
@@ -423,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; run the same command again to continue the study", file=sys.stderr)
         return 130
+    finally:
+        restore_terminal()  # the live block's cursor, whatever ended the command (a second Ctrl-C too)
     return 1 if run.interrupted else 0
 
 

@@ -40,6 +40,15 @@ FILE_PREFIX = "file:"
 SUFFIXES = (".npz", ".h5", ".hdf5")
 IMAGES, FACTORS, NAMES, SIZES = "images", "factors", "factor_names", "factor_sizes"
 MAX_SIDECAR_BYTES = 64 * 1024
+# The factor grid a file may declare: at most GRID_PER_IMAGE points per image it holds (or GRID_FLOOR),
+# since each process indexes the whole grid (8 bytes a point): a small file cannot claim 10^12 points.
+GRID_PER_IMAGE, GRID_FLOOR = 1000, 1 << 20
+# A compressed .npz is decompressed into each process's memory: only up to this size (store larger
+# data uncompressed, which is memory-mapped and shared, or as .h5, read per batch).
+MAX_COMPRESSED_BYTES = 256 << 20
+# An .h5 array may declare at most this many times the bytes it stores (chunks never written read
+# as zeros: a 2 KB file can declare 10^9 images).
+MAX_H5_INFLATION = 1000
 
 
 def sidecar(path: Path) -> Path:
@@ -73,7 +82,12 @@ class FactorFileDataset(FileDataset):
         self._images = images
         n, s, _, c = images.shape
         self.image_size, self.num_channels = s, c
-        self._index_rows(self._check_factors(factors, n))
+        try:
+            self._check_shape(n, factors)
+            self._index_rows(self._check_factors(factors, n))
+        except DatasetError:
+            self.close()
+            raise
 
     # ---- the file ---------------------------------------------------------------------------------
     @classmethod
@@ -115,6 +129,14 @@ class FactorFileDataset(FileDataset):
             members = {n.removesuffix(".npy") for n in zf.namelist()}
         if IMAGES not in members:
             raise DatasetError(f"{self.path}: no array {IMAGES!r}; found {sorted(members)}")
+        with zipfile.ZipFile(self.path) as zf:
+            big = [(i.filename, i.file_size) for i in zf.infolist()
+                   if i.compress_type != zipfile.ZIP_STORED and i.file_size > MAX_COMPRESSED_BYTES]
+        if big:
+            raise DatasetError(f"{self.path}: {big[0][0].removesuffix('.npy')!r} is compressed and inflates to "
+                               f"{big[0][1]:,} bytes, which every trial process would decompress into its memory "
+                               f"(at most {MAX_COMPRESSED_BYTES >> 20} MiB); store it uncompressed (np.savez, "
+                               "memory-mapped and shared) or as .h5")
         images = self._check_images(npz_array(self.path, IMAGES, DatasetError))
         factors = npz_array(self.path, FACTORS, DatasetError) if FACTORS in members else None
         return images, None if factors is None else np.asarray(factors)
@@ -127,6 +149,9 @@ class FactorFileDataset(FileDataset):
         factors = h5.get(FACTORS)
         if factors is not None and not isinstance(factors, h5py.Dataset):
             raise DatasetError(f"{self.path}: {FACTORS!r} is a group, not an array")
+        for key, array in ((IMAGES, images), (FACTORS, factors)):
+            if array is not None:
+                _check_h5_stored(self.path, key, array)
         return images, None if factors is None else factors[()]
 
     def _check_images(self, images) -> Any:
@@ -137,6 +162,28 @@ class FactorFileDataset(FileDataset):
             raise DatasetError(f"{self.path}: {IMAGES!r} has shape {shape}, expected (N, S, S, C): square images "
                                "with 1 or 3 channels last")
         return images
+
+    def _check_shape(self, n: int, factors: np.ndarray | None) -> None:
+        """The file's shape makes a dataset to learn from, within what it holds: two images or
+        more, every factor with two values or more, a factor grid of at most GRID_PER_IMAGE points
+        per image (each trial indexes the whole grid)."""
+        if n < 2:
+            raise DatasetError(f"{self.path}: {IMAGES!r} holds {n} image{'s' if n != 1 else ''}; a dataset needs at "
+                               "least two")
+        for name, size in zip(self.factor_names, self.factor_sizes):
+            if size < 2:
+                raise DatasetError(f"{self.path}: factor {name!r} has {size} value; every factor needs at least two "
+                                   "(leave out one that never varies)")
+        grid = int(np.prod(self.factor_sizes, dtype=object))
+        if grid > max(GRID_PER_IMAGE * n, GRID_FLOOR):
+            raise DatasetError(f"{self.path}: the factor grid {' x '.join(map(str, self.factor_sizes))} has {grid:,} "
+                               f"points for {n:,} images (at most {GRID_PER_IMAGE} per image, or {GRID_FLOOR:,}); "
+                               f"check {SIZES!r}")
+        if factors is not None and factors.ndim == 2 and factors.shape[0] == n and factors.dtype.kind in "iu":
+            for k, name in enumerate(self.factor_names[:factors.shape[1]]):
+                if len(np.unique(factors[:, k])) < 2:
+                    raise DatasetError(f"{self.path}: factor {name!r} takes one value in {FACTORS!r} "
+                                       f"({int(factors[0, k])}); every factor needs at least two")
 
     def _check_factors(self, factors: np.ndarray | None, n: int) -> np.ndarray:
         """The factor index of every row: ``factors`` checked, or the full grid in C order."""
@@ -181,6 +228,15 @@ class FactorFileDataset(FileDataset):
         if self._h5 is not None:
             self._h5.close()
             self._h5 = None
+
+
+def _check_h5_stored(path: Path, key: str, array: h5py.Dataset) -> None:
+    """DatasetError when ``array`` declares far more bytes than the file stores for it."""
+    claimed = int(np.prod(array.shape, dtype=object)) * array.dtype.itemsize
+    stored = array.id.get_storage_size()
+    if claimed > MAX_H5_INFLATION * stored + (1 << 20):
+        raise DatasetError(f"{path}: {key!r} declares shape {tuple(array.shape)} ({claimed:,} bytes), but the file "
+                           f"stores {stored:,} bytes for it; the file is corrupt or not written out")
 
 
 def _names_sizes(where: str, names: Any, sizes: Any) -> tuple[tuple[str, ...], tuple[int, ...]]:

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             n_jobs=args.n_jobs,
         )
-    except MetricInputError as err:
+    except (MetricInputError, PluginError) as err:  # PluginError: a metric plugin broke its contract
         print(f"error: {err}", file=sys.stderr)
         return 2
     note = "published protocol" if args.protocol == "dlib" else "monitoring profile, NOT comparable with dlib scores"

@@ -65,6 +65,10 @@ def parse_metrics(metrics: str | Iterable[str] | None, default: Iterable[str]) -
     names = [m for m in names if m]
     known = registry.computed_metrics()
     unknown = [m for m in names if m not in known]
+    broken = registry.broken_metrics()
+    for name in unknown:
+        if name in broken:  # a plugin that cannot be used: its own error, naming it
+            raise broken[name]
     if unknown or not names:
         raise MetricInputError(f"metrics: unknown metric(s) {unknown or names}; choose from {', '.join(known)}")
     return [m for m in known if m in names]
@@ -112,9 +116,9 @@ def _code_scores(z, y, zt, yt, wanted: list[str], protocol: Protocol, seed: int,
         mi = discrete_mutual_info(discretize(z, protocol.num_bins), y)
     for m in metrics:
         if m.needs == MUTUAL_INFO:
-            scores.update(m.compute(mi, y, protocol))
+            scores.update(declared(m, m.compute(mi, y, protocol)))
         elif m.needs == CODES:
-            scores.update(m.compute(z, y, zt, yt, protocol, seed))
+            scores.update(declared(m, m.compute(z, y, zt, yt, protocol, seed)))
     per_factor = [m for m in metrics if m.needs == PER_FACTOR]
     if per_factor:
         rows = protocol.classifier_num_train or len(z)
@@ -122,8 +126,36 @@ def _code_scores(z, y, zt, yt, wanted: list[str], protocol: Protocol, seed: int,
             z, y = check_pair(z[:rows], y[:rows])
         results = _run_jobs(_factor_jobs(z, y, zt, yt, per_factor, protocol, seed), n_jobs, protocol.parallel_fits)
         for m in per_factor:
-            scores.update(m.compute([results[(m.name, k)] for k in range(y.shape[1])], protocol))
+            scores.update(declared(m, m.compute([results[(m.name, k)] for k in range(y.shape[1])], protocol)))
     return scores
+
+
+def declared(metric: Metric, result) -> dict[str, float]:
+    """``result`` of ``metric.compute`` as ``{score: float}``: exactly the scores the metric declares,
+    each a real number (NaN allowed: a score that cannot be computed); anything else is one
+    :class:`~did_core.metrics.registry.MetricResultError` naming the plugin."""
+    def refuse(why: str):
+        return registry.MetricResultError(f"{registry.owner(metric)}: metric {metric.name!r} {why}; "
+                                          f"it declares the scores {sorted(metric.scores)}, each a number")
+
+    if not isinstance(result, dict):
+        raise refuse(f"returned {type(result).__name__}, not a dict of scores")
+    extra, missing = sorted(set(result) - set(metric.scores), key=str), sorted(set(metric.scores) - set(result))
+    if extra or missing:
+        raise refuse(f"returned {'the undeclared score(s) ' + str(extra) if extra else ''}"
+                     f"{' and ' if extra and missing else ''}{'no ' + str(missing) if missing else ''}")
+    out = {}
+    for name, value in result.items():
+        if isinstance(value, np.ndarray) and value.shape == ():
+            value = value[()]
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise refuse(f"returned {name!r} = {type(value).__name__}{_shape(value)}, not a number")
+        out[name] = float(value)
+    return out
+
+
+def _shape(value) -> str:
+    return f" of shape {tuple(value.shape)}" if hasattr(value, "shape") else ""
 
 
 def _ordered(scores: dict[str, float], protocol: Protocol) -> Scores:
@@ -264,7 +296,7 @@ def evaluate(
             metric = registry.get_metric(name)
             if metric.needs == DATASET:
                 rng = np.random.default_rng([seed, metric.stream])
-                scores.update(metric.compute(dataset, codes_of, train_codes, protocol, rng))
+                scores.update(declared(metric, metric.compute(dataset, codes_of, train_codes, protocol, rng)))
     finally:
         if was_training:
             encode.train()

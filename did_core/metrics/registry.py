@@ -25,7 +25,11 @@ Example:
 The built-ins (:mod:`did_core.metrics.builtin`) and every installed package's entry point in the
 group ``did_orchestrator.metrics`` (a :class:`Metric`, or a list of them) are registered once,
 before the registry is first read; a model registers the scores it provides when its module is
-imported. A name taken twice is a :class:`~did_core.plugins.PluginError` naming the plugin.
+imported. A plugin whose metric or score name is taken (by a built-in, another plugin, or a column
+of the run folder's tables, :data:`RESERVED_NAMES`), or that fails to import, is left out: one
+:class:`~did_core.plugins.PluginError` naming it (and the other owner), raised where it is named
+(:func:`get_metric`, :func:`broken_metrics`); the other metrics work. The evaluation driver
+takes from a metric exactly the scores it declares, as numbers (:class:`MetricResultError`).
 """
 from __future__ import annotations
 
@@ -85,51 +89,108 @@ def _metrics_of(plugin, obj) -> tuple[Metric, ...]:
 
 
 METRICS: Registry[tuple[Metric, ...]] = Registry(METRIC_GROUP, "metric", BUILT_IN_METRICS, check=_metrics_of)
-_loaded: list[PluginError | None] = []  # once loaded: [None], or [the error every later read raises again]
+_loaded: list[bool] = []  # [True] once the plugins are read
+_BROKEN: dict[str, PluginError] = {}  # a metric plugin that cannot be used -> why (it is skipped, the others work)
+_OWNER: dict[str, str] = {}  # score name -> who registered it (a plugin, or "metric 'name'"), for clash errors
+# The columns of a run folder's tables (orchestrator.run_folder: results.csv, curves.csv, selection.csv)
+# and the label-free selection's scores: a score of that name would overwrite one of them.
+RESERVED_NAMES = frozenset({
+    "trial", "config_id", "seed", "status", "step", "final_protocol", "duration_s", "node", "host", "started",
+    "finished", "resumed_from", "error", "name", "value", "images_per_sec", "configuration", "model", "dataset",
+    "udr_lasso", "udr_spearman", "udr_n", "model_centrality", "mc_n", "protocol", "note", "objective"})
+RESERVED_PREFIXES = ("params_", "loss/", "user_attrs_", "system_attrs_")
+
+
+class MetricResultError(PluginError):
+    """A metric returned what its declaration does not allow (a score it did not declare, one it
+    declared missing, a value that is not a number): the study stops, since every trial would."""
 
 
 def _load_plugins() -> None:
-    """Register the built-in and installed metrics, once per process, before anything else."""
+    """Register the built-in and installed metrics, once per process, before anything else. A
+    plugin that cannot be used (it fails to import, breaks its contract, or declares a name taken
+    by a built-in, a run-folder column or another plugin) is left out as a whole and kept in
+    :func:`broken_metrics`: it is refused only where it is named, every other metric works."""
     if _loaded:
-        if _loaded[0] is not None:
-            raise _loaded[0]
         return
-    _loaded.append(None)
-    try:
-        for name, plugin in METRICS.plugins().items():
-            for metric in METRICS.get(name):
-                try:
-                    _add(metric)
-                except ValueError as e:
-                    raise plugin.error(str(e)) from None
-    except PluginError as e:
-        _loaded[0] = e
-        raise
+    _loaded.append(True)
+    for name, plugin in METRICS.plugins().items():
+        try:
+            metrics = METRICS.get(name)
+            for i, metric in enumerate(metrics):
+                problem = _problem(metric, str(plugin), metrics[:i])
+                if problem:
+                    raise plugin.error(problem)
+        except PluginError as e:
+            _BROKEN[name] = e
+            continue
+        for metric in metrics:
+            _add(metric, str(plugin))
+
+
+def broken_metrics() -> dict[str, PluginError]:
+    """Metric plugin name -> the error that keeps it out of the registry."""
+    _load_plugins()
+    return dict(_BROKEN)
+
+
+def plugin_metrics(name: str) -> tuple[Metric, ...]:
+    """The metrics the plugin ``name`` registered; its error when it is broken."""
+    _load_plugins()
+    if name in _BROKEN:
+        raise _BROKEN[name]
+    return METRICS.get(name)
+
+
+def owner(metric: Metric) -> str:
+    """Who registered ``metric``, for an error message: its plugin, or ``metric 'name'``."""
+    return _OWNER.get(next(iter(metric.scores)), f"metric {metric.name!r}")
 
 
 def register(metric: Metric) -> Metric:
     """Add ``metric``; its name and its scores' names must be new."""
     _load_plugins()
-    return _add(metric)
+    problem = _problem(metric, f"metric {metric.name!r}")
+    if problem:
+        raise ValueError(problem)
+    return _add(metric, f"metric {metric.name!r}")
 
 
-def _add(metric: Metric) -> Metric:
+def _problem(metric: Metric, who: str, siblings: tuple[Metric, ...] = ()) -> str | None:
+    """Why ``metric`` (registered by ``who``) may not join the registry, or None."""
     if metric.name in _REGISTRY:
-        raise ValueError(f"metric {metric.name!r} is registered already")
-    taken = sorted(set(metric.scores) & set(directions()))
-    if taken:
-        raise ValueError(f"metric {metric.name!r}: score name(s) {taken} belong to another metric")
+        return f"metric {metric.name!r} is registered already, by {_OWNER.get(next(iter(_REGISTRY[metric.name].scores)))}"
+    for score in metric.scores:
+        if not isinstance(score, str) or not score.strip() or score != score.strip():
+            return f"metric {metric.name!r}: score name {score!r} must be a non-empty name"
+        if score in RESERVED_NAMES or score.startswith(RESERVED_PREFIXES) or "/" in score:
+            return (f"metric {metric.name!r}: score name {score!r} is a column of the run folder's tables "
+                    "(results.csv, curves.csv, selection.csv) or has its form; choose another name")
+        if score in _OWNER:
+            return f"metric {metric.name!r}: score name {score!r} belongs to {_OWNER[score]}, not to {who}"
+        if any(score in m.scores for m in siblings):
+            return f"metric {metric.name!r}: score name {score!r} is declared twice by {who}"
+    return None
+
+
+def _add(metric: Metric, who: str) -> Metric:
     _REGISTRY[metric.name] = metric
+    _OWNER.update({score: who for score in metric.scores})
     return metric
 
 
 def unregister(name: str) -> None:
     """Remove a metric (tests that register a throwaway one)."""
-    _REGISTRY.pop(name, None)
+    metric = _REGISTRY.pop(name, None)
+    for score in metric.scores if metric else ():
+        _OWNER.pop(score, None)
 
 
 def get_metric(name: str) -> Metric:
+    """The metric ``name``; the plugin's error for a broken one, KeyError for an unknown one."""
     _load_plugins()
+    if name not in _REGISTRY and name in _BROKEN:
+        raise _BROKEN[name]
     return _REGISTRY[name]
 
 

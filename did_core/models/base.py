@@ -115,9 +115,12 @@ class TrainConfig:
 
     def _check_metrics(self, name: str) -> None:
         """Every name in ``eval_metrics`` is a metric the evaluation driver computes."""
-        from did_core.metrics.registry import computed_metrics  # late: the metrics import scikit-learn
+        from did_core.metrics.registry import broken_metrics, computed_metrics  # late: they import scikit-learn
 
         unknown = [m for m in self.metric_names() or [] if m not in computed_metrics()]
+        broken = [broken_metrics()[m] for m in unknown if m in broken_metrics()]
+        if broken:  # a metric plugin that cannot be used: its own error, naming it
+            raise ConfigError.invalid(name, "eval_metrics", str(broken[0]))
         if unknown:
             raise ConfigError.invalid(name, "eval_metrics", f"unknown metric(s) {unknown}; the registered metrics "
                                                             f"are {', '.join(computed_metrics())}")

@@ -80,8 +80,16 @@ def _contract_problem(spec: ModelSpec) -> str | None:
         unknown = sorted(set(overrides) - fields) if isinstance(overrides, dict) else None
         if unknown is None or unknown:
             return f"Config.PRESETS[{preset!r}] must set fields of Config, got {unknown if unknown else overrides!r}"
+    for preset in cls.PRESETS:
+        try:
+            cls.from_preset(preset)
+        except (ValueError, TypeError) as e:  # ConfigError too; the plugin's own presets: its error, not the study's that names it
+            return f"Config.PRESETS[{preset!r}]: {e}"
     if not callable(spec.train) or not _binds(spec.train, None, out_dir=None, resume=True):
         return "train must be a function train(config, out_dir=None, resume=True) yielding Progress / Eval / Final"
+    if not inspect.isgeneratorfunction(inspect.unwrap(spec.train)):
+        return ("train must be a generator function train(config, out_dir=None, resume=True) yielding Progress / "
+                "Eval / Final (a function with `yield`)")
     if spec.report_sections is not None and not (callable(spec.report_sections) and _binds(spec.report_sections, None)):
         return "report_sections must be a function report_sections(run) returning a list of ReportSection"
     if spec.encoder is not None and not (callable(spec.encoder) and _binds(spec.encoder, "checkpoint.pt", device="cpu")):

@@ -10,6 +10,8 @@ from . import __doc__ as DOC
 from did_core.plugins import PluginError
 
 from ..run_folder.layout import EXPORT_DIR
+from ..run_folder.setup import guard_run_folder
+from ..study_file import StudyError
 from . import write_report
 from .data import ReportError, load_run
 
@@ -33,12 +35,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("one run folder at a time (several only with --findings)")
     args.run_dir = args.run_dir[0]
     try:
-        run = load_run(args.run_dir, args.storage)
+        run_dir = Path(args.run_dir)
+        if run_dir.exists() or run_dir.is_symlink():  # a missing folder: load_run's own error
+            guard_run_folder(run_dir, "python -m orchestrator.report")  # as the study command guards it
+        if args.out and Path(args.out).is_dir():
+            raise ReportError(f"--out {args.out}: a folder; give the path of the HTML file to write")
+        run = load_run(run_dir, args.storage)
         export = None if args.export is None else Path(args.export or run.run_dir / EXPORT_DIR)
         path = write_report(run, args.out, export=export)
         if export is not None:
             print(export)
-    except (ReportError, PluginError) as e:  # PluginError: an installed metric plugin cannot be used
+    except (ReportError, PluginError, StudyError) as e:  # PluginError: an installed metric plugin cannot be used
         print(f"error: {e}", file=sys.stderr)
         return 2
     for p in run.problems:

@@ -29,9 +29,9 @@ import plotly.io as pio
 
 from did_core.atomic import atomic_path
 
-from ..run_folder.tables import TABLE1_SCORES, comparison_table
-from ..run_folder.layout import EXPORT_DIR
-from .data import RunData, direction
+from ..run_folder.layout import EXPORT_DIR, META_FILE
+from ..run_folder.tables import TABLE1_SCORES, comparison_table, write_csv
+from .data import ReportError, RunData, direction
 from .stats import leaderboard
 
 FIGURE_FORMATS = ("svg", "pdf")
@@ -163,8 +163,27 @@ def figure_files(figures: list[go.Figure | dict], out: Path) -> list[Path]:
     return files
 
 
+def export_problem(run: RunData, out: Path) -> str | None:
+    """Why ``run`` may not be exported into ``out``, or None: a file there, a folder of another run
+    (a run folder, or one inside it: its files are that study's), or no finished trial to export."""
+    if out.exists() and not out.is_dir():
+        return f"--export {out}: a file, not a folder"
+    mine = run.run_dir.resolve()
+    for folder in (out.resolve(), *out.resolve().parents):
+        if folder != mine and (folder / META_FILE).is_file():
+            return (f"--export {out}: inside the run folder {folder} of another study; give a folder of its own "
+                    f"(default {run.run_dir / EXPORT_DIR})")
+    if run.finished.empty:
+        return f"--export: no trial of {run.run_dir} finished, so there is nothing to export"
+    return None
+
+
 def export_run(run: RunData, out: Path, figures: list[go.Figure | dict]) -> list[Path]:
-    """Every export of ``run`` into ``out`` (made if missing); ``figures`` are the report's, in order."""
+    """Every export of ``run`` into ``out`` (made if missing); ``figures`` are the report's, in order.
+    A target :func:`export_problem` refuses is a :class:`ReportError`, before anything is written."""
+    why = export_problem(run, out)
+    if why:
+        raise ReportError(why)
     out.mkdir(parents=True, exist_ok=True)
     files = leaderboard_files(run, out)
     if run.kind == "comparison":
@@ -185,6 +204,4 @@ def _write(path: Path, text: str) -> list[Path]:
 
 
 def _write_csv(path: Path, df: pd.DataFrame) -> list[Path]:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
-    return [path]
+    return [write_csv(path, df)]  # the run folder's own spreadsheet-safe writer

@@ -305,25 +305,37 @@ SELECTION_SCORES = ("udr_lasso", "udr_spearman", "model_centrality")  # each: ma
 
 
 def write_selection(run_dir: str | Path, rows: list[SelectionRow]) -> Path:
-    """Rewrite ``selection.csv`` whole or not at all; missing scores are empty cells."""
-    path = Path(run_dir) / SELECTION_FILE
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=SELECTION_COLUMNS)
-        writer.writeheader()
-        writer.writerows({k: ("" if v is None else v) for k, v in dataclasses.asdict(r).items()} for r in rows)
-    return path
+    """Rewrite ``selection.csv`` whole or not at all (the shared, spreadsheet-safe writer of
+    :func:`orchestrator.results.write_csv`); missing scores are empty cells."""
+    import pandas as pd
+
+    from .results import write_csv  # late: results reads this module's names
+
+    df = pd.DataFrame([dataclasses.asdict(r) for r in rows], columns=SELECTION_COLUMNS)
+    return write_csv(Path(run_dir) / SELECTION_FILE, df)
 
 
 def read_selection(run_dir: str | Path):
     """``selection.csv`` as a pandas table (None when the folder has none); its columns are
-    :data:`SELECTION_COLUMNS`, so a file of another format is refused (ValueError)."""
+    :data:`SELECTION_COLUMNS` and its score columns numbers, so a file of another format, or one
+    edited by hand, is refused (ValueError naming the file and the column)."""
     import pandas as pd
+
+    from .results import read_csv
 
     path = Path(run_dir) / SELECTION_FILE
     if not path.is_file():
         return None
-    df = pd.read_csv(path, dtype={"note": str, "configuration": str, "model": str, "dataset": str, "protocol": str},
-                     keep_default_na=True)
+    df = read_csv(path, dtype={"note": str, "configuration": str, "model": str, "dataset": str, "protocol": str},
+                  keep_default_na=True)
     if list(df.columns) != SELECTION_COLUMNS:
         raise ValueError(f"{path}: expected the columns {SELECTION_COLUMNS}, found {list(df.columns)}")
-    return df.assign(note=df["note"].fillna(""))
+    for column in (*SELECTION_SCORES, "trial", "seed", "udr_n", "mc_n"):
+        numbers = pd.to_numeric(df[column], errors="coerce")
+        bad = df[column][numbers.isna() & df[column].notna()]
+        if len(bad):
+            raise ValueError(f"{path}: column {column!r} holds {str(bad.iloc[0])[:40]!r} (row {bad.index[0] + 1}), "
+                             "not a number; run python -m orchestrator.select again to rewrite it")
+        df[column] = numbers
+    note = df["note"].astype(object)  # all empty reads back as float NaN
+    return df.assign(note=note.where(note.notna(), ""))

@@ -1,6 +1,8 @@
 """The run folder made ready for a session, before the study command writes anything to it:
 emptied for ``--fresh`` (only a run folder), refused when it holds a symbolic link, made with its
-missing parents, and, when the session is refused before any trial ran, removed again.
+missing parents, and, when the session is refused before any trial ran, removed again. The
+commands that write into an existing run folder (``select``, ``report``, ``--export``) check it
+the same way first (:func:`guard_run_folder`).
 
 Example:
     >>> if fresh:
@@ -16,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from .locks import lock_run_folder
-from .layout import LOCK_FILE, TRIALS_DIR, links_in, not_a_run_folder
+from .layout import LOCK_FILE, META_FILE, TRIALS_DIR, links_in, not_a_run_folder
 from ..study_file import StudyError
 
 
@@ -34,14 +36,25 @@ def empty_for_fresh(run_dir: Path) -> None:
                 shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
 
-def refuse_links(run_dir: Path) -> None:
+def refuse_links(run_dir: Path, command: str = "the study command", instead: str = "give another --out") -> None:
     """:class:`StudyError` naming the first symbolic link inside ``run_dir``: the command writes
     only files the folder holds itself (``study.yaml``, ``curves.csv``, ``trials/<n>/``, ...)."""
     links = links_in(run_dir) if run_dir.is_dir() else []
     if links:
-        raise StudyError(f"{links[0]}: a symbolic link in the run folder ({len(links)} found); the study command "
-                         "writes only files the folder holds itself, never through a link: remove it, or give "
-                         "another --out")
+        raise StudyError(f"{links[0]}: a symbolic link in the run folder ({len(links)} found); {command} "
+                         f"writes only files the folder holds itself, never through a link: remove it, or {instead}")
+
+
+def guard_run_folder(run_dir: Path, command: str) -> None:
+    """What every command that writes into an existing run folder checks first (``select``,
+    ``report``, its ``--export``): a folder with a ``meta.json`` of its own, and no symbolic link
+    in it (:func:`refuse_links`, as the study command refuses one). A :class:`StudyError` otherwise."""
+    if not run_dir.is_dir():
+        raise StudyError(f"{run_dir}: not a run folder ({'no such folder' if not run_dir.exists() else 'a file'})")
+    if not (run_dir / META_FILE).is_file() or (run_dir / META_FILE).is_symlink():
+        raise StudyError(f"{run_dir}: not a run folder (no {META_FILE}; expected what `python -m orchestrator.study` "
+                         "writes)")
+    refuse_links(run_dir, command, "copy the folder without it")
 
 
 def make_folder(run_dir: Path) -> list[Path]:

@@ -33,6 +33,7 @@ from .layout import (CURVE_COLUMNS, CURVES_FILE, LEAD_COLUMNS, PARAM_PREFIX, RES
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
 QUOTE = "'"
+OWN_COLUMNS = frozenset(LEAD_COLUMNS + TRAIL_COLUMNS)
 INTEGER_COLUMNS = ("trial", "seed", "step", "resumed_from")  # integers, empty where unknown (never 3.0)
 INTERRUPTED = "interrupted"  # user attr of a trial whose process died; its configuration was re-queued
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
@@ -49,8 +50,10 @@ def results_table(study: optuna.Study) -> pd.DataFrame:
         row: dict[str, Any] = {"trial": t.number, "config_id": a.get("config_id"), "seed": a.get("seed"),
                                "status": t.state.name}
         row.update({param_column(k): v for k, v in t.params.items()})
-        row.update(a.get("scores") or {})
-        row.update(a.get("last_scores") or {})
+        # a score never takes a column of the table's own (the metric registry refuses such names;
+        # a model's final event is checked here)
+        row.update({k: v for k, v in {**(a.get("scores") or {}), **(a.get("last_scores") or {})}.items()
+                    if k not in OWN_COLUMNS and not k.startswith(PARAM_PREFIX)})
         run = a.get("run") or {}
         duration = run.get("duration_s")
         if duration is None and t.datetime_start and t.datetime_complete:
@@ -83,9 +86,17 @@ def write_results(run_dir: str | Path, study: optuna.Study) -> pd.DataFrame:
     """Rewrite ``run_dir/results.csv`` atomically (a reader never sees half a file), every text
     cell safe to open in a spreadsheet (:func:`spreadsheet_safe`)."""
     df = results_table(study)
-    with atomic_path(Path(run_dir) / RESULTS_FILE) as tmp:
-        df.map(spreadsheet_safe).to_csv(tmp, index=False)
+    write_csv(Path(run_dir) / RESULTS_FILE, df)
     return df
+
+
+def write_csv(path: str | Path, df: pd.DataFrame) -> Path:
+    """The one writer of every CSV table a run folder or its export holds (``results.csv``,
+    ``selection.csv``, ``leaderboard.csv``, the Table 1 CSVs): written whole or not at all, every
+    text cell safe to open in a spreadsheet (:func:`spreadsheet_safe`; read back with :func:`as_written`)."""
+    with atomic_path(Path(path)) as tmp:
+        df.map(spreadsheet_safe).to_csv(tmp, index=False)
+    return Path(path)
 
 
 def spreadsheet_safe(value: Any) -> Any:
@@ -142,7 +153,12 @@ def drop_partial_line(path: Path) -> None:
 
 def load_results(run_dir: str | Path) -> pd.DataFrame:
     """``results.csv`` as written: every text cell as the trial had it (:func:`as_written`)."""
-    return pd.read_csv(Path(run_dir) / RESULTS_FILE).map(as_written)
+    return read_csv(Path(run_dir) / RESULTS_FILE)
+
+
+def read_csv(path: str | Path, **kw) -> pd.DataFrame:
+    """A table :func:`write_csv` wrote, every text cell as it was given."""
+    return pd.read_csv(path, **kw).map(as_written)
 
 
 def load_curves(run_dir: str | Path) -> pd.DataFrame:

@@ -7,13 +7,20 @@ finished trial prints above it). When stdout is not a terminal (CI logs, ``nohup
 writes plain lines instead: one when a trial starts, and a summary at most once a minute, so a
 log never floods.
 
+The terminal is always left as it was found: the live block hides the cursor, and every exit path
+shows it again (:meth:`ProgressBoard.close`, :func:`restore_terminal` in the study command's
+``finally``, and at interpreter exit, so also after a second Ctrl-C). A stdout closed by its
+reader (``| head -1``) ends the output quietly (:func:`say`): the study goes on, with no traceback.
+
 Example:
     >>> board = ProgressBoard(study, todo=12, log=print)
     >>> tune.RunConfig(callbacks=[Recorder(...), board])                     # doctest: +SKIP
 """
 from __future__ import annotations
 
+import atexit
 import math
+import os
 import sys
 import threading
 import time
@@ -27,6 +34,43 @@ from ..run_folder.tables import format_params
 from ..run_folder.layout import param_column
 from .trainable import TrialReport
 
+SHOW_CURSOR = "\x1b[?25h"
+_hid_cursor: list[TextIO] = []  # the terminals a live block hid the cursor of
+
+
+def say(*args, **kwargs) -> None:
+    """``print``, except that a stdout its reader closed (``study ... | head -1``) is silenced for the
+    rest of the process instead of raising ``BrokenPipeError`` into the study."""
+    try:
+        print(*args, **kwargs)
+        if kwargs.get("file") is None:
+            sys.stdout.flush()  # a closed pipe is found now, not at exit
+    except BrokenPipeError:
+        silence_stdout()
+
+
+def silence_stdout() -> None:
+    """Point stdout's file descriptor at /dev/null (what is buffered for the closed pipe is dropped)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no file descriptor (a replaced sys.stdout): nothing to redirect
+        pass
+
+
+def restore_terminal() -> None:
+    """Show the cursor again on every terminal a live block hid it on (idempotent; any exit path)."""
+    while _hid_cursor:
+        out = _hid_cursor.pop()
+        try:
+            out.write(SHOW_CURSOR)
+            out.flush()
+        except (OSError, ValueError):  # closed meanwhile: no cursor to show
+            pass
+
+
+atexit.register(restore_terminal)
 PLAIN_SUMMARY_EVERY_S = 60.0  # plain output: at most one summary line a minute
 LIVE_REFRESH_PER_S = 0.5  # the live block: redrawn every 2 s (and on every trial event)
 
@@ -96,7 +140,7 @@ def format_duration(seconds: float | None) -> str:
 class ProgressBoard(tune.Callback):
     """The Tune callback that keeps :class:`StudyProgress` and shows it (see the module docstring)."""
 
-    def __init__(self, study: Study, todo: int, log: Callable[[str], None] = print, out: TextIO | None = None,
+    def __init__(self, study: Study, todo: int, log: Callable[[str], None] = say, out: TextIO | None = None,
                  interactive: bool | None = None, clock: Callable[[], float] = time.monotonic):
         self.study, self.log, self.clock = study, log, clock
         self.out = out if out is not None else sys.stdout
@@ -111,7 +155,7 @@ class ProgressBoard(tune.Callback):
         return {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_live", "out", "log")}
 
     def __setstate__(self, state):
-        self.__dict__.update(state, _lock=threading.Lock(), _live=None, out=sys.stdout, log=print)
+        self.__dict__.update(state, _lock=threading.Lock(), _live=None, out=sys.stdout, log=say)
 
     # ----- Tune's callbacks -----------------------------------------------------------------------------
     def on_trial_start(self, iteration, trials, trial, **info):
@@ -170,9 +214,17 @@ class ProgressBoard(tune.Callback):
 
                 self._live = Live(get_renderable=self.render, console=Console(file=self.out),
                                   refresh_per_second=LIVE_REFRESH_PER_S, redirect_stdout=True, redirect_stderr=False)
-                self._live.start()
+                if self._live.console.is_terminal and self.out not in _hid_cursor:
+                    _hid_cursor.append(self.out)  # Live hides the cursor of a terminal
+                try:
+                    self._live.start()
+                except BrokenPipeError:  # the terminal's reader is gone: no display
+                    self._gone()
             elif event:
-                self._live.refresh()
+                try:
+                    self._live.refresh()
+                except BrokenPipeError:
+                    self._gone()
         elif self.clock() - self._last_plain >= PLAIN_SUMMARY_EVERY_S and self.state.running:
             self._last_plain = self.clock()
             self.log(f"progress: {self.state.summary()}; " + "; ".join(
@@ -192,7 +244,22 @@ class ProgressBoard(tune.Callback):
                           "-" if t.objective is None else f"{t.objective:.4g}", format_duration(t.eta_s()))
         return table
 
+    def _gone(self) -> None:
+        """The display's stream was closed by its reader: no more display, the study goes on."""
+        live, self._live, self.interactive = self._live, None, False
+        silence_stdout()
+        try:
+            if live is not None:
+                live.stop()  # its refresh thread; what it writes goes to /dev/null now
+        except (OSError, ValueError):
+            pass
+
     def close(self) -> None:
-        if self._live is not None:
-            self._live.stop()
-            self._live = None
+        live, self._live = self._live, None
+        try:
+            if live is not None:
+                live.stop()
+        except (BrokenPipeError, ValueError):
+            silence_stdout()
+        finally:
+            restore_terminal()

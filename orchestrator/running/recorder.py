@@ -26,6 +26,7 @@ from ..study_file.plan import Study
 from ..run_folder.tables import INTERRUPTED, CurveWriter, format_params, write_results
 from ..run_folder.layout import CURVES_FILE, ERROR_FILE, LOSS_PREFIX, THROUGHPUT, Status, param_column, trial_dir
 from .search import OptunaSearcher
+from ..study_file import StudyError
 from .trainable import TrialReport
 
 
@@ -37,7 +38,8 @@ class Recorder(tune.Callback):
     final scores are of another protocol than the study's, or an objective is missing / not finite.
     A trial still running when the session ends stays RUNNING here and is handled by :func:`recover`.
 
-    A full disk (a trial's ``no_space`` report, or a write of the driver's own) sets :attr:`stopped`,
+    A full disk (a trial's ``no_space`` report, or a write of the driver's own), or a metric plugin
+    that returned what it does not declare (a ``plugin`` report: :class:`BrokenMetric`), sets :attr:`stopped`,
     which ends the session (:func:`orchestrator.running.tuning.run_tune`); from then on nothing more is told
     or written, so the trials still running stay RUNNING and run again on the next run.
     """
@@ -54,7 +56,8 @@ class Recorder(tune.Callback):
             self.total = planned(ostudy)
         self.told: set[int] = set()
         self.last_scores: dict[int, dict[str, float]] = {}  # trial -> its latest in-training scores
-        self.stopped: NoSpace | None = None  # the disk filled: the session ends, nothing more is written
+        # the disk filled, or a metric plugin broke its contract: the session ends, nothing more is written
+        self.stopped: StudyError | None = None
 
     @contextlib.contextmanager
     def _unless_full(self):
@@ -112,6 +115,8 @@ class Recorder(tune.Callback):
             return
         if r.kind == "no_space":
             self.stopped = NoSpace(r.error or str(trial_dir(self.run_dir, trial.config['number'])))
+        elif r.kind == "plugin":
+            self.stopped = self.stopped or BrokenMetric.of(r.error or "a metric plugin broke its contract")
         elif r.kind == "error":
             self._finish(trial, Status.FAIL, r, error=r.error)
         elif r.kind == "final":
@@ -190,6 +195,16 @@ class Recorder(tune.Callback):
         note = f"  {error}" if error else ""
         self.log(f"[{len(df):>3}/{self.total}] trial {number} ({params}, seed {trial.config['seed']}): "
                  f"{state.value} {shown}{note}".rstrip())
+
+
+class BrokenMetric(StudyError):
+    """A metric plugin returned what it does not declare: no trial can be scored, so the study stops
+    (exit 2); the trials that were running stay unfinished and run again once the plugin is fixed."""
+
+    @classmethod
+    def of(cls, message: str) -> "BrokenMetric":
+        return cls(f"{message}; the study stops (finished trials are kept, the running ones run again once the "
+                   "plugin is fixed)")
 
 
 def _is_number(v: Any) -> bool:

@@ -13,7 +13,9 @@ never read as scores, since losses and scores sit under their own keys:
 - final:    ``scores`` by name and their ``protocol``
 - an exception from the model: ``error`` ("<ExceptionType>: <message>"), the traceback in
   ``trials/<number>/error.txt``; a full disk (:mod:`orchestrator.run_folder.no_space`): ``no_space``, the
-  file it could not write in ``error``: no verdict on the configuration, the driver stops the study
+  file it could not write in ``error``: no verdict on the configuration, the driver stops the study;
+  a metric that returned what it did not declare (:class:`~did_core.metrics.registry.MetricResultError`):
+  ``plugin``, its message in ``error``: the driver stops the study likewise, naming the plugin
 - a checkpoint it resumed from that is unreadable (:class:`~did_core.checkpoint.CheckpointUnreadable`):
   the trial starts over from step 0, and its first report's ``note`` says so (the driver logs it)
 
@@ -51,6 +53,7 @@ from ray import tune
 
 from did_core.atomic import atomic_path
 from did_core.checkpoint import CheckpointUnreadable
+from did_core.metrics.registry import MetricResultError
 from did_core.models import Eval, Final, ModelSpec, Progress, get_model
 from did_core.training import CHECKPOINT
 
@@ -59,6 +62,7 @@ from ..run_folder.no_space import no_space
 from ..run_folder.layout import ERROR_FILE, TRIAL_FILE, TrialRecord
 from ..run_folder.trial_folder import TrialFolder
 
+KINDS = ("progress", "eval", "final", "error", "no_space", "plugin")
 SCORES = "scores"  # the key of a report's scores; Ray flattens nested keys with "/"
 
 
@@ -66,7 +70,7 @@ SCORES = "scores"  # the key of a report's scores; Ray flattens nested keys with
 class TrialReport:
     """One report of a running trial, from the trainable to the Recorder (and Tune's scheduler)."""
 
-    kind: str  # "progress" | "eval" | "final" | "error" | "no_space"
+    kind: str  # "progress" | "eval" | "final" | "error" | "no_space" | "plugin" (a metric plugin broke its contract)
     step: int
     node: str
     host: str
@@ -84,7 +88,7 @@ class TrialReport:
     @classmethod
     def from_tune(cls, result: dict[str, Any] | None) -> "TrialReport | None":
         """The report in a Tune result (None for a result that holds none, e.g. Tune's own)."""
-        if not result or result.get("kind") not in ("progress", "eval", "final", "error", "no_space"):
+        if not result or result.get("kind") not in KINDS:
             return None
         return cls(**{f.name: result[f.name] for f in dataclasses.fields(cls) if f.name in result})
 
@@ -147,6 +151,13 @@ def _run(model: ModelSpec, trial: dict[str, Any], folder: TrialFolder, where: di
         if full is not None:  # no verdict on the configuration either: the study stops, a rerun runs it again
             tune.report(TrialReport("no_space", step[0], **where, error=full.path).to_tune())
             return
+        broken = _metric_result_error(e)
+        if broken is not None:  # a metric plugin's fault, not the configuration's: every trial would fail alike
+            with contextlib.suppress(OSError), atomic_path(out / ERROR_FILE) as tmp:
+                tmp.write_text(traceback.format_exc())
+            folder.sync()
+            tune.report(TrialReport("plugin", step[0], **where, error=str(broken)[:2000]).to_tune())
+            return
         # A model that raises (TrainingDiverged, a bad config, a bug) ends its trial with an `error`
         # report instead of an exception: the worker process stays up for the next trial, and the
         # exception need not pickle. A dying process still reaches Tune as a trial error.
@@ -174,6 +185,17 @@ def _train(model: ModelSpec, config, folder: TrialFolder, where: dict[str, Any],
         finished = isinstance(event, Final)
     if not finished:
         raise RuntimeError(f"model {model.name!r} stopped without a final event")
+
+
+def _metric_result_error(error: BaseException | None) -> MetricResultError | None:
+    """The :class:`MetricResultError` behind ``error`` (itself, its cause or its context), or None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, MetricResultError):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _report_with_checkpoint(metrics: dict[str, Any], out: Path) -> None:

@@ -32,13 +32,14 @@ def _studies(out) -> None:
         out(f"{name:<16} {desc[0] if desc else ''}\n{'':<16} presets: {', '.join(presets)}")
 
 
-def _part(out, registry, describe) -> bool:
-    """One line per registered name: what ``describe(loaded)`` says, or the plugin's error."""
+def _part(out, registry, describe, get=None) -> bool:
+    """One line per registered name: what ``describe(get(name))`` says (``get``: the registry's),
+    or the plugin's error."""
     out(f"\n{registry.kind}s (entry points {registry.group}):")
     ok = True
     for name, package in registry.packages().items():
         try:
-            what = describe(registry.get(name))
+            what = describe((get or registry.get)(name))
         except PluginError as e:
             what, ok = f"BROKEN: {e}", False
         out(f"  {name:<28} {what}  [{package}]")
@@ -53,7 +54,7 @@ def list_everything(out=print) -> bool:
         ok &= _part(out, DATASETS, lambda spec: "sources: " + ", ".join(spec.sources))
         out("  file:PATH                    any .npz / .h5 of images and factor indices (docs/extending.md)")
         ok &= _part(out, metric_registry.METRICS, lambda metrics: "scores: " + ", ".join(
-            s for m in metrics for s in m.scores))
+            s for m in metrics for s in m.scores), get=metric_registry.plugin_metrics)
     except PluginError as e:  # two packages declare one name: nothing of that part can be listed
         out(f"error: {e}")
         return False
