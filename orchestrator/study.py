@@ -34,8 +34,9 @@ from did_core.models import ModelSpec
 from did_core.plugins import PluginError
 
 from .run_folder.environment import capture
-from .run_folder.tables import TABLE1_SCORES, best_configurations, comparison_table, format_params, write_results
+from .run_folder.tables import best_configurations, write_results
 from .running.progress import restore_terminal, say
+from .report.summary import summary_lines
 from .study_file.plan import Study, study_as_dict
 from .study_file.resolve import load_study
 from .study_file import StudyError
@@ -44,8 +45,7 @@ from .run_folder.locks import lock_run_folder, lock_storage
 from .running.local_ray import check_fits, living_nodes, ray_session, stop_leftovers
 from .running.tuning import run_tune
 from .run_folder.setup import empty_for_fresh, make_folder, refuse_links, unmake
-from .run_folder.layout import (LOCK_FILE, PARAM_PREFIX, REPORT_FILE, SELECTION_FILE, STUDY_FILE, RunMeta, Session,
-                         Status, meta_of_same_study)
+from .run_folder.layout import LOCK_FILE, STUDY_FILE, RunMeta, Session, meta_of_same_study
 from .run_folder.no_space import NoSpace, no_space
 from .run_folder.reach import check_shared
 from .run_folder.remote import RunStorage
@@ -179,7 +179,7 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
     if remote is not None:
         remote.push_run(run_dir)  # trials check that the run folder is the driver's: meta.json is there
     log(f"study {study.name!r}, preset {study.preset!r} (model {', '.join(study.models)}, budget {study.budget!r}, "
-        f"{_steps_text(study)}): {_planned_text(study, meta)}, {done_before} already finished, "
+        f"{study.steps_text}): {_planned_text(study, meta)}, {done_before} already finished, "
         f"{todo} to run\nrun folder: {remote.shown + ' (local cache ' + str(run_dir) + ')' if remote else run_dir}")
 
     while todo > 0:  # one Tune session per round of the seed plan (a fixed plan: one session)
@@ -215,7 +215,8 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
         _build_report(run_data, log, [model] if model else None)
     if remote is not None:
         remote.push_run(run_dir)
-    _summary(study, run_dir, url, df, best, interrupted, log, run_data)
+    log("\n".join(summary_lines(study, run_dir, url, df, best, interrupted, meta.planned_trials, run_data,
+                               tracker_lines(study, run_dir))))
     return StudyRun(study=study, run_dir=run_dir, storage=url, results=df, best=best,
                     interrupted=interrupted, wall_s=time.time() - t0)
 
@@ -232,68 +233,6 @@ def _check_meta(run_dir: Path, study: Study, url: str, fresh: bool, log) -> RunM
     return meta
 
 
-def _summary(study, run_dir, url, df, best, interrupted, log, run_data=None) -> None:
-    counts = df["status"].value_counts().to_dict() if not df.empty else {}
-    lines = ["", f"=== {study.name} ({study.preset}) ===",
-             f"trials: {len(df)} of {study.planned_trials} finished "
-             f"({', '.join(f'{v} {k}' for k, v in sorted(counts.items())) or 'none'})"]
-    if interrupted:
-        lines.append("INTERRUPTED: not every planned trial finished; run the same command again to continue")
-    if study.comparison:
-        lines += _comparison_lines(study, df)
-    elif not best.empty:
-        top = best.iloc[0]
-        m = study.objectives[0].metric
-        lines.append(f"best configuration ({'by ' + m if len(study.objectives) == 1 else 'first objective'}): "
-                     f"{format_params(top)}")
-        for o in study.objectives:
-            if f"{o.metric}_mean" in top:
-                std = top[f"{o.metric}_std"]
-                lines.append(f"  {o.metric} = {top[f'{o.metric}_mean']:.4g}"
-                             + (f" ± {std:.2g}" if pd.notna(std) else "") + f" over {int(top['n_seeds'])} seed(s)")
-        if "pareto" in best:
-            lines.append(f"  {int(best['pareto'].sum())} configuration(s) on the Pareto front (see results.csv)")
-    if study.kind in ("ablation", "comparison") and run_data is not None:  # the report's Findings: the decisions
-        from .report.findings import findings_lines
-
-        lines += findings_lines(run_data)
-    failed = df[df["status"] == Status.FAIL.value] if not df.empty else df
-    for _, r in failed.head(5).iterrows():
-        lines.append(f"failed: trial {r['trial']} ({format_params(r)}, seed {r['seed']}): {r['error']}")
-    lines += [f"results:  {run_dir / 'results.csv'}  (one row per trial)",
-              f"curves:   {run_dir / 'curves.csv'}",
-              f"trials:   {run_dir / 'trials'}/<trial>/"]
-    if (run_dir / SELECTION_FILE).exists():
-        lines.append(f"selection: {run_dir / SELECTION_FILE}  (UDR, ModelCentrality: scores without labels)")
-    if (run_dir / REPORT_FILE).exists():
-        lines.append(f"report:   {run_dir / 'report.html'}")
-    lines += tracker_lines(study, run_dir)
-    lines.append(f"optuna:   optuna-dashboard {url} --host 127.0.0.1   (then open http://127.0.0.1:8080)")
-    if study.budget != "paper":
-        lines.append(f"WARNING: these scores come from the small {study.budget!r} budget ({_steps_text(study)}). "
-                     "They are NOT comparable with 'paper'-budget scores or the paper's numbers; "
-                     f"they show that the pipeline works, not how good a setting is.")
-    log("\n".join(lines))
-
-
-def _comparison_lines(study: Study, df: pd.DataFrame) -> list[str]:
-    """Each method's best configuration per dataset, mean ± std over its seeds (Table 1's rows)."""
-    plain = df.rename(columns=lambda c: c.removeprefix(PARAM_PREFIX))
-    objective = (study.objectives[0].metric, study.objectives[0].direction)
-    scores = list(dict.fromkeys([objective[0], *TABLE1_SCORES]))
-    params = list(dict.fromkeys(p for arm in study.arms for p in arm.space))
-    table = comparison_table(plain, objective, scores, params, select="best")
-    if table.empty:
-        return []
-    lines = [f"each method's best configuration by {objective[0]} (mean ± std over seeds; the report also pools "
-             "every configuration):"]
-    for _, r in table.iterrows():
-        shown = ", ".join(f"{s} {r[f'{s}_mean']:.4g}" + (f" ± {r[f'{s}_std']:.2g}" if pd.notna(r[f"{s}_std"]) else "")
-                          for s in scores if f"{s}_mean" in r)
-        lines.append(f"  {r['method']:<12} {r['dataset']:<9} {r['configuration']}: {shown} (n={int(r['n'])})")
-    return lines
-
-
 def _decide(run_dir: Path, url: str):
     """The run folder's rounds as its trials stand (the report reads the folder; verdicts decide)."""
     from .report.findings import decide_run
@@ -307,12 +246,6 @@ def _planned_text(study: Study, meta: RunMeta) -> str:
     most = study.n_configs * study.plan.maximum
     return (f"{meta.planned_trials} trials planned so far (seed plan: looks at "
             f"{', '.join(map(str, study.plan.sizes))} seeds a side; at most {most} trials)")
-
-
-def _steps_text(study: Study) -> str:
-    if not study.comparison:
-        return f"{study.steps} steps per trial"
-    return "steps per trial: " + ", ".join(f"{a.label} {a.steps}" for a in study.arms)
 
 
 def _read_run(run_dir: Path, storage: str, log, for_report: bool):

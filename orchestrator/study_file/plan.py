@@ -84,6 +84,13 @@ class Study:
         return self.seed_plan is not None
 
     @property
+    def steps_text(self) -> str:
+        """``1500 steps per trial``; a comparison's per arm."""
+        if not self.comparison:
+            return f"{self.steps} steps per trial"
+        return "steps per trial: " + ", ".join(f"{a.label} {a.steps}" for a in self.arms)
+
+    @property
     def run_name(self) -> str:
         return f"{self.name}-{self.preset}"
 
