@@ -173,8 +173,9 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
         log(f"trial {old} was interrupted by the previous run; its configuration is queued again")
     done_before = len(write_results(run_dir, ostudy))
     meta = _start_meta(run_dir, study, url, meta)
-    if study.sequential:  # a round a killed driver decided but did not enqueue is enqueued now
-        next_round(study, ostudy, run_dir, url, meta, _decide, log=lambda *a: None)
+    if study.sequential and remaining_trials(ostudy, study) == 0:  # a round a killed driver had decided but not
+        next_round(study, ostudy, run_dir, url, meta, _decide, log=lambda *a: None)  # enqueued; a round still
+        # waiting runs first: the replay asks for the next round only once every trial of this one has ended
     todo = remaining_trials(ostudy, study)
     if remote is not None:
         remote.push_run(run_dir)  # trials check that the run folder is the driver's: meta.json is there

@@ -8,6 +8,8 @@ left undecided (both sides: the reference gets seeds while any comparison agains
 Each score is decided over the same looks: an objective's comparison looks while it is open; any
 other score's comparison looks at the rounds that gave both its sides seeds, until it is decided.
 A round whose trials have not all ended stops the replay there: its trials are what is missing.
+Round 0's configurations are those the trials name: the driver asks for a replay only once every
+trial it enqueued has ended (:mod:`orchestrator.running.rounds`).
 
 Example:
     >>> replay = replay_rounds(trials, plan, {"mig": DecisionRule(0.05, 0.03)})     # doctest: +SKIP
