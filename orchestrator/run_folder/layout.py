@@ -309,7 +309,7 @@ def write_selection(run_dir: str | Path, rows: list[SelectionRow]) -> Path:
     :func:`orchestrator.results.write_csv`); missing scores are empty cells."""
     import pandas as pd
 
-    from .results import write_csv  # late: results reads this module's names
+    from .tables import write_csv  # late: results reads this module's names
 
     df = pd.DataFrame([dataclasses.asdict(r) for r in rows], columns=SELECTION_COLUMNS)
     return write_csv(Path(run_dir) / SELECTION_FILE, df)
@@ -321,7 +321,7 @@ def read_selection(run_dir: str | Path):
     edited by hand, is refused (ValueError naming the file and the column)."""
     import pandas as pd
 
-    from .results import read_csv
+    from .tables import read_csv
 
     path = Path(run_dir) / SELECTION_FILE
     if not path.is_file():
