@@ -104,7 +104,7 @@ def test_preset_sections_scale_the_study():
     ({"fixed": {"seed": 2}}, "fixed.seed: seeds are set by the study's `seeds`"),
     ({"presets": {"smoke": {"fixed": {"mode": 3, "nope": 1}}}}, "presets.smoke.fixed.nope: not a field"),
     ({"presets": {"smoke": {"budget": "huge"}}}, "presets.smoke.budget: 'huge' is not a preset of model 'toy'"),
-    ({"seeds": [1, 1]}, "seeds: expected a count >= 1 or a non-empty list of distinct integers"),
+    ({"seeds": [1, 1]}, "seeds: expected a count >= 1, a non-empty list of distinct integers or a plan"),
     ({"seeds": 0}, "seeds: expected a count >= 1"),
     ({"objectives": []}, "objectives: List should have at least 1 item"),
     ({"objectives": [{"metric": "mig", "direction": "up"}]}, "objectives.0.direction: Input should be"),
