@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
 from .report.data import ReportError, RunData, load_run
 from .report.findings import trials_of

@@ -11,10 +11,8 @@ Example:
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..verdicts.comparisons import Trials
@@ -177,7 +175,3 @@ def _training_html(run: RunData, replay: Replay, d: dict[str, int]) -> str:
 
 def fold(html: str, title: str) -> str:
     return f"<details><summary>{esc(title)}</summary>{html}</details>"
-
-
-def has_number(x) -> bool:
-    return isinstance(x, (int, float, np.floating)) and math.isfinite(x)
