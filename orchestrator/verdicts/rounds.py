@@ -74,7 +74,7 @@ def replay_rounds(trials: Trials, plan: SeedPlan, rules: dict[str, DecisionRule]
     base = DecisionRule(next(iter(rules.values())).alpha) if rules else DEFAULT_RULE
     first = plan.seeds[:plan.sizes[0]]
     comps = {s: comparisons_of(trials, s, first) for s in objectives + others}
-    all_ids = tuple(pd_unique(trials.table["config_id"])) if not trials.table.empty else ()
+    all_ids = tuple(_config_ids(trials.table["config_id"])) if not trials.table.empty else ()
     states = {s: LookState.start(1, len(c)) for s, c in comps.items()}
     active = set(all_ids)  # configurations that get this round's seeds
     last: dict[tuple[str, int], LookRow] = {}
@@ -119,7 +119,8 @@ def replay_rounds(trials: Trials, plan: SeedPlan, rules: dict[str, DecisionRule]
     return out
 
 
-def pd_unique(values) -> list:
+def _config_ids(values) -> list:
+    """The configurations the trials name, each once, in a fixed order."""
     return sorted({v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))}, key=str)
 
 
