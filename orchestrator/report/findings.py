@@ -31,7 +31,9 @@ def trials_of(run: RunData) -> Trials:
     a model's diagnostics and constant scores left out)."""
     objectives = [s for s, _ in run.objectives]
     if run.meta is not None and not (run.diagnostic_scores or run.constant_scores):
-        run_models(run)  # a model's module registers its diagnostics, which are left out here
+        said = list(run.problems)
+        run_models(run)  # only so that a model's module registers its diagnostics, which are left out here;
+        run.problems[:] = said  # a model not found is the report's to say (it may have been handed the model)
     shown = order_scores(run.scores, run.objectives, run.finished).shown if run.scores else []
     scores = objectives + [s for s in shown if s not in objectives]
     meta = run.meta
