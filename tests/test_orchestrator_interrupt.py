@@ -61,6 +61,15 @@ def kill_after_finished_rows(driver: subprocess.Popen, out: Path, n: int = 2, ti
         stop_group(driver)
 
 
+def rerun_to_the_end(tmp_path, study, out, timeout: float = 300) -> None:
+    """Run the killed study again: it must finish (exit 0)."""
+    second = start(tmp_path, study, out)
+    try:
+        assert second.wait(timeout=timeout) == 0
+    finally:
+        stop_group(second)
+
+
 def test_killed_study_continues_without_repeating_trials(tmp_path):
     study = tmp_path / "interrupted.yaml"
     study.write_text(yaml.safe_dump({
@@ -74,11 +83,7 @@ def test_killed_study_continues_without_repeating_trials(tmp_path):
     before = pd.read_csv(out / "results.csv")
     assert 2 <= len(before) < 6
 
-    second = start(tmp_path, study, out)
-    try:
-        assert second.wait(timeout=300) == 0
-    finally:
-        stop_group(second)
+    rerun_to_the_end(tmp_path, study, out)
 
     df = pd.read_csv(out / "results.csv")
     assert len(df) == 6

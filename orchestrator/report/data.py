@@ -18,19 +18,17 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import math
-import numbers
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from did_core.metrics import directions
 
 from ..run_folder.tables import as_written
+from ..verdicts.comparisons import control_mask
 from ..run_folder.layout import (held, CURVE_COLUMNS, CURVES_FILE, LEAD_COLUMNS, META_FILE, OPTUNA_DB, PARAM_PREFIX,
                           RESULTS_FILE, STUDY_FILE, TRAIL_COLUMNS, TRIALS_DIR, RunMeta, Status, TrialRecord,
                           is_in_training)
@@ -288,27 +286,9 @@ def _read_optuna(run: RunData, storage: str | None) -> None:
         run.problems.append(f"optuna storage {url}: unreadable ({type(e).__name__}: {e})")
 
 
-def same_value(a, b) -> bool:
-    """Equal as written in results.csv (``3`` and ``3.0`` are one setting)."""
-    return a == b or (is_number(a) and is_number(b) and float(a) == float(b)) or str(a) == str(b)
-
-
-def control_mask(df: pd.DataFrame, point: dict[str, Any]) -> pd.Series:
-    """The rows of ``df`` whose parameters are ``point``'s (a control of the study)."""
-    mask = pd.Series(True, index=df.index)
-    for name, value in point.items():
-        if name in df:
-            mask &= df[name].map(lambda v, value=value: same_value(v, value))
-    return mask
-
-
 def grid_rows(run: RunData, df: pd.DataFrame) -> pd.DataFrame:
     """``df`` less the trials of the study's controls (meta.json ``controls``)."""
     keep = pd.Series(True, index=df.index)
     for point in run.meta.controls if run.meta is not None else []:
         keep &= ~control_mask(df, point)
     return df[keep]
-
-
-def is_number(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_)) and math.isfinite(x)

@@ -18,7 +18,8 @@ from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 
 from ..run_folder.layout import LOSS_PREFIX, THROUGHPUT, is_in_training
-from .data import RunData, grid_rows, is_number
+from ..verdicts.comparisons import is_number
+from .data import RunData, grid_rows
 from .stats import ablation_settings, control_rows, leaderboard, mean_ci, with_config
 
 IMPORTANCE_EVALUATOR = "fANOVA: optuna.importance.FanovaImportanceEvaluator(n_trees=64, max_depth=64, seed=0)"

@@ -16,7 +16,8 @@ import pandas as pd
 from scipy import stats
 
 from ..run_folder.layout import Status
-from .data import RunData, control_mask, grid_rows, is_number, same_value
+from ..verdicts.comparisons import control_mask, is_number, same_value
+from .data import RunData, grid_rows
 from ..run_folder.tables import config_text, mean_std, without_rounding_noise
 
 

@@ -78,15 +78,16 @@ class Trials:
 
 def same_value(a, b) -> bool:
     """Equal as written in results.csv (``3`` and ``3.0`` are one setting)."""
-    return a == b or (_number(a) and _number(b) and float(a) == float(b)) or str(a) == str(b)
+    return a == b or (is_number(a) and is_number(b) and float(a) == float(b)) or str(a) == str(b)
 
 
-def _number(x) -> bool:
+def is_number(x) -> bool:
+    """A finite real number (not a bool)."""
     return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_)) and math.isfinite(x)
 
 
 def _text(v) -> str:
-    return f"{v:g}" if _number(v) and not isinstance(v, numbers.Integral) else str(v)
+    return f"{v:g}" if is_number(v) and not isinstance(v, numbers.Integral) else str(v)
 
 
 def comparisons_of(trials: Trials, score: str, first_seeds=None) -> list[Comparison]:
@@ -101,7 +102,8 @@ def comparisons_of(trials: Trials, score: str, first_seeds=None) -> list[Compari
     return []
 
 
-def _control_mask(df: pd.DataFrame, point: dict[str, Any]) -> pd.Series:
+def control_mask(df: pd.DataFrame, point: dict[str, Any]) -> pd.Series:
+    """The rows of ``df`` whose parameters are ``point``'s (a control of the study)."""
     mask = pd.Series(True, index=df.index)
     for name, value in point.items():
         if name in df:
@@ -120,8 +122,8 @@ def _ablation_comparisons(trials: Trials) -> list[Comparison]:
     param = trials.params[0]
     grid = df
     for point in trials.controls:
-        grid = grid[~_control_mask(grid, point)]
-    settings = sorted(pd.unique(grid[param].dropna()), key=lambda v: (0, float(v), "") if _number(v) else (1, 0, str(v)))
+        grid = grid[~control_mask(grid, point)]
+    settings = sorted(pd.unique(grid[param].dropna()), key=lambda v: (0, float(v), "") if is_number(v) else (1, 0, str(v)))
     if not settings:
         return []
     default = next((s for s in settings if param in trials.defaults and same_value(s, trials.defaults[param])),
@@ -133,7 +135,7 @@ def _ablation_comparisons(trials: Trials) -> list[Comparison]:
         own = [f"{k}={_text(v)}" for k, v in point.items()
                if k in grid and not any(same_value(v, g) for g in pd.unique(grid[k].dropna()))]
         label = ", ".join(own or [f"{k}={_text(v)}" for k, v in point.items()]) + " (control)"
-        rows = df[_control_mask(df, point)]
+        rows = df[control_mask(df, point)]
         if not rows.empty:
             out.append(Comparison(Side(label, _ids(rows)), reference))
     return [c for c in out if c.setting.config_ids and c.reference.config_ids]
