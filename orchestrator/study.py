@@ -52,7 +52,6 @@ from .run_folder.remote import RunStorage
 from .running.rounds import next_round
 from .running.search import in_memory, open_study, recover, remaining_trials, storage_url
 from .running.trackers import TRACKERS, chosen_trackers, summary_lines as tracker_lines
-from .verdicts.looks import write_looks
 
 
 
@@ -202,8 +201,6 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
     interrupted = remaining_trials(ostudy, study) > 0
 
     df = write_results(run_dir, ostudy)
-    if study.sequential:
-        write_looks(run_dir, _decide(run_dir, url).looks)
     meta.sessions[-1].finished, meta.sessions[-1].interrupted = _now(), interrupted
     meta.write(run_dir)
     objectives = [(o.metric, o.direction) for o in study.objectives]
