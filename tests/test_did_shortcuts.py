@@ -205,6 +205,27 @@ def test_broadcast_generator_compares_each_pixels_coordinates_with_the_code():
                       BroadcastGenerator)
 
 
+def test_broadcast_generator_drawing_on_a_coarser_grid_is_the_fine_drawing_upsampled():
+    torch.manual_seed(0)
+    fine = BroadcastGenerator(3, 1, 4, norm="none", out="none", image_size=16)
+    coarse = BroadcastGenerator(3, 1, 4, norm="none", out="none", image_size=16, upsample=2)
+    coarse.load_state_dict(fine.state_dict())  # the same weights: only the grid differs
+    assert coarse.coords.shape[:2] == (8, 8) and torch.equal(coarse.coords[0, :, 0], torch.linspace(-1, 1, 8))
+    c = torch.rand(2, 3) * 2 - 1
+    with torch.no_grad():
+        small = BroadcastGenerator(3, 1, 4, norm="none", out="none", image_size=8)
+        small.load_state_dict(fine.state_dict())
+        expected = nn.functional.interpolate(small(c), size=16, mode="bilinear", align_corners=False)
+        assert coarse(c).shape == (2, 1, 16, 16) and torch.allclose(coarse(c), expected)
+        assert not torch.allclose(coarse(c), fine(c))
+    with pytest.raises(ValueError, match="divide the image size 16"):
+        BroadcastGenerator(3, 1, 4, image_size=16, upsample=3)
+    with pytest.raises(ConfigError, match="g_upsample.*broadcast"):
+        Config(g_upsample=2)  # the paper's DCGAN G has no coarse grid
+    cfg = Config(g_arch="broadcast", n_latents=3, n_compare_dims=2, g_upsample=2)
+    assert build_nets(cfg, 1, 32)["G"].coords.shape[:2] == (16, 16)
+
+
 def test_inversion_loss_by_hand():
     real = torch.zeros(2, 1, 4, 4)
     real[0, 0, 1, 1] = 1

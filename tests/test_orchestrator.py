@@ -86,6 +86,15 @@ def test_grid_study_with_a_failing_trial(tmp_path):
     assert not again.interrupted
     pd.testing.assert_frame_equal(load_results(run_dir), df)
 
+    # a Config field the folder's spec lacks (added to the model since) counts at its default
+    stored = optuna.load_study(study_name="toy-smoke", storage=f"sqlite:///{run_dir / 'optuna.db'}")
+    spec = stored.user_attrs["spec"]
+    assert spec["arms"]["toy"]["experiment"]["x"] == ToyConfig().x
+    del spec["arms"]["toy"]["experiment"]["x"]
+    stored.set_user_attr("spec", spec)
+    assert not run(path, tmp_path).interrupted
+    pd.testing.assert_frame_equal(load_results(run_dir), df)
+
     # a study that gains a control is a different experiment: refused, naming it, and nothing is lost
     controlled = write_study(tmp_path, search={"sampler": "grid", "space": {"n": {"type": "int", "low": 1, "high": 3}},
                                                "controls": [{"n": 9}]}, seeds=[0, 4], fixed={"fail_n": 1})

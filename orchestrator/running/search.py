@@ -111,18 +111,23 @@ def spec_of(study: Study) -> dict[str, Any]:
             **({"controls": study.controls} if study.controls else {})}
 
 
-def _changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def spec_changes(old: dict[str, Any], new: dict[str, Any], study: Study) -> list[str]:
+    """What differs between a stored spec and this study's, as ``arm: field old -> new``. A Config
+    field the stored spec lacks was added to the model since, with a default that keeps what was
+    computed before (``TrainConfig.experiment_differences``' rule): it counts at that default."""
     changed = [k for k in ("sampler", "space", "objectives", "datasets", "controls") if old.get(k) != new.get(k)]
     old_arms, new_arms = old.get("arms") or {}, new.get("arms") or {}
     if set(old_arms) != set(new_arms):
         return changed + ["arms"]
+    config_cls = {a.label: a.config_cls for a in study.arms}
     for label, arm in new_arms.items():
         before = old_arms[label]
         if before.get("model") != arm["model"]:
             changed.append(f"{label}: model")
-        fields = sorted(set(before.get("experiment", {})) | set(arm["experiment"]))
-        changed += [f"{label}: {k} {before.get('experiment', {}).get(k)!r} -> {arm['experiment'].get(k)!r}"
-                    for k in fields if before.get("experiment", {}).get(k) != arm["experiment"].get(k)]
+        added = json.loads(json.dumps(config_cls[label].defaults(), default=str)) if label in config_cls else {}
+        was = {**{k: v for k, v in added.items() if k in arm["experiment"]}, **before.get("experiment", {})}
+        changed += [f"{label}: {k} {was.get(k)!r} -> {arm['experiment'].get(k)!r}"
+                    for k in sorted(set(was) | set(arm["experiment"])) if was.get(k) != arm["experiment"].get(k)]
     return changed
 
 
@@ -151,8 +156,7 @@ def open_study(study: Study, run_dir: Path, fresh: bool = False) -> optuna.Study
         raise StudyError(f"{study.source}: the Optuna study {study.run_name!r} in {url} was made by an older version "
                          "of the orchestrator, whose run folders this one does not continue; run with --fresh to "
                          "start over, or give another --out")
-    elif old != spec:
-        changed = _changes(old, spec)
+    elif old != spec and (changed := spec_changes(old, spec, study)):
         raise StudyError(f"{study.source}: the Optuna study {study.run_name!r} in {url} was made by a different "
                          f"version of this study ({', '.join(changed)} changed); run with --fresh to start over, "
                          f"or give another --out")

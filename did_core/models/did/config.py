@@ -86,6 +86,7 @@ class Config(TrainConfig):
     g_arch: str = "dcgan"  # G: "dcgan" transposed convolutions, or "broadcast" (spatial broadcast decoder)
     g_norm: str = "batch"  # normalisation inside G; the critic never has one (gradient penalty)
     g_out: str = "sigmoid"  # G's output activation; images are in [0, 1]
+    g_upsample: int = 1  # broadcast G only: it draws on a grid this many times coarser than the image, upsampled bilinearly
     traversal_steps: int = 10  # columns of traversal.png (values of each latent from -1 to 1)
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
@@ -124,6 +125,8 @@ class Config(TrainConfig):
             raise bad("n_noise", "must be >= 0")
         if not 1 <= self.n_compare_dims <= self.n_latents:
             raise bad("n_compare_dims", f"must be between 1 and n_latents={self.n_latents}")
+        if self.g_upsample < 1 or (self.g_upsample > 1 and self.g_arch != "broadcast"):
+            raise bad("g_upsample", "must be >= 1, and above 1 only with g_arch='broadcast' (the DCGAN G draws at full size)")
         if self.contrast == "distance" and self.n_compare_dims < 2:
             raise bad("n_compare_dims", "contrast='distance' compares moves of one base code, so it needs >= 2")
         if self.batch_size < 2 and self.contrast == "infonce":

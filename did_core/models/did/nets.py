@@ -65,12 +65,17 @@ class BroadcastGenerator(nn.Module):
     next to the pixel's own coordinates (x, y in [-1, 1]), a per-pixel MLP (two layers of
     ``2 x width`` units) turns them into features, and one 3x3 convolution draws the image.
     A square's edge is then one unit comparing a coordinate with a function of ``c``, so moving a
-    latent moves the drawing along an image axis at no cost; a DCGAN stack must learn that mapping."""
+    latent moves the drawing along an image axis at no cost; a DCGAN stack must learn that mapping.
+    ``upsample`` > 1 draws on a grid that many times coarser and upsamples the drawing bilinearly to
+    ``image_size``: the per-pixel MLP, the memory-bound part of G, costs ``1 / upsample^2`` as much."""
 
     def __init__(self, n_latents: int, channels: int, width: int, norm: str = "batch", out: str = "sigmoid",
-                 image_size: int = 64):
+                 image_size: int = 64, upsample: int = 1):
         super().__init__()
-        axis = torch.linspace(-1, 1, image_size)
+        if image_size % upsample:
+            raise ValueError(f"upsample must divide the image size {image_size}, got {upsample}")
+        self.image_size = image_size
+        axis = torch.linspace(-1, 1, image_size // upsample)
         self.register_buffer("coords", torch.stack(torch.meshgrid(axis, axis, indexing="xy"), -1), persistent=False)
         hidden = 2 * width
         self.mlp = nn.ModuleList([nn.Linear(n_latents + 2, hidden), nn.Linear(hidden, hidden)])
@@ -96,7 +101,10 @@ class BroadcastGenerator(nn.Module):
             x = torch.relu(_norm_rows(self.norms[0], x, n, size))
         x = torch.relu_(_norm_rows(self.norms[1], self.mlp[1](x), n, size))
         x = x.reshape(n, size, size, -1).permute(0, 3, 1, 2)  # NCHW shape, channels-last memory
-        return activate(self.draw(x), self.out)
+        x = self.draw(x)
+        if size != self.image_size:
+            x = nn.functional.interpolate(x, size=self.image_size, mode="bilinear", align_corners=False)
+        return activate(x, self.out)
 
 
 def _batch_norm_of_sum(norm: nn.BatchNorm2d, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

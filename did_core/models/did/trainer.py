@@ -41,8 +41,9 @@ def build_nets(cfg: Config, channels: int, image_size: int = 64) -> dict[str, to
     """The nets, initialised from torch's global RNG (the Run seeds it with ``cfg.seed``): G, D, H and,
     unless E is the critic's code head, E."""
     m, s = cfg.n_latents, image_size
+    render = {"upsample": cfg.g_upsample} if cfg.g_arch == "broadcast" else {}  # the DCGAN G draws at full size
     nets = {
-        "G": GENERATORS[cfg.g_arch](cfg.n_code, channels, cfg.width, cfg.g_norm, cfg.g_out, s),
+        "G": GENERATORS[cfg.g_arch](cfg.n_code, channels, cfg.width, cfg.g_norm, cfg.g_out, s, **render),
         "D": Critic(channels, cfg.width, s, code_dims=m if cfg.encoder == "critic_head" else 0),
         "H": DifferenceEncoder(channels, cfg.embed_dim, cfg.width, cfg.pair, cfg.h_head_norm, s),
     }
