@@ -1,6 +1,7 @@
 """docs/reproduction.md's verdicts come from the data: every row that names a run folder under
 results/ quotes that folder's decisions in `decision:` spans, and each span is what the folder
-decides today (orchestrator.report.findings.decide_run on the kept folder)."""
+decides today (orchestrator.report.findings.decide_run on the kept folder). A claim that is not
+about means (Figure 2's "not always") quotes a `count:` span instead, recomputed the same way."""
 from __future__ import annotations
 
 import re
@@ -9,12 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.report.comparison import tc_counterexamples
+from orchestrator.report.data import load_run
 from orchestrator.report.findings import decide_run
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "reproduction.md"
 SPAN = re.compile(r"`decision: results/([^ ·`]+) · ([^ ·`]+) · ([^`]+?) → "
                   r"(effect \((?:higher|lower)\)|equivalent|undecided)(?: after (\d+) seeds?)?`")
+COUNT = re.compile(r"`count: results/([^ ·`]+) · ([a-z_]+) → (\d+) of (\d+)`")
+COUNTS = {"tc_counterexamples": tc_counterexamples}  # what a count span may name -> (k, n) of a run
 FOLDER = re.compile(r"results/([A-Za-z0-9_.-]+?)(?=[/`)\s]|$)")
 
 
@@ -57,8 +62,14 @@ def test_every_row_that_names_a_kept_folder_quotes_its_decision():
         if not named:
             continue
         verdict = cells[1]
-        quoted = {m[0] for m in SPAN.findall(verdict)}
+        quoted = {m[0] for m in SPAN.findall(verdict)} | {m[0] for m in COUNT.findall(verdict)}
         assert named <= quoted, f"the verdict of the row {cells[0][:60]!r} names {named - quoted} without its decision"
+
+
+@pytest.mark.parametrize("folder, name, k, n", COUNT.findall(DOC.read_text()))
+def test_each_quoted_count_is_the_folders(folder, name, k, n):
+    assert name in COUNTS, f"count span names {name!r}; known: {sorted(COUNTS)}"
+    assert COUNTS[name](load_run(ROOT / "results" / folder)) == (int(k), int(n))
 
 
 def test_a_wrong_word_would_be_caught():

@@ -9,7 +9,7 @@ import pytest
 
 from scipy import stats
 
-from orchestrator.report.comparison import leader_tests, tc_mig_correlations
+from orchestrator.report.comparison import leader_tests, tc_counterexamples, tc_mig_correlations
 from orchestrator.report.data import RunData
 from orchestrator.run_folder.tables import comparison_table
 from orchestrator.study_file.plan import METHOD, study_as_dict
@@ -173,6 +173,15 @@ def test_tc_against_mig_rank_correlation(tmp_path):
     assert vae.n == 4 and vae.rho == pytest.approx(-1.0)
     did = next(c for c in per_method if c.group == "did")
     assert did.n == 1 and math.isnan(did.rho)  # too few models for a rank correlation
+
+
+def test_tc_counterexamples_count_pairs_of_one_configuration_with_lower_tc_and_lower_mig(tmp_path):
+    # vae beta=1 gains seed 2 (mig 0.05, tc 1.0): below seeds 0 and 1 on both, 2 of its 3 pairs;
+    # beta=4's one pair has the lower TC with the higher MIG; did has one finished model, no pair
+    rows = ROWS + [(6, "vae", "d", 1.0, 2, "COMPLETE", 0.05, 0.01, 1.0)]
+    run = RunData(run_dir=tmp_path, results=results(rows), params=["method", "beta"])
+    assert tc_counterexamples(run) == (2, 4)
+    assert tc_counterexamples(RunData(run_dir=tmp_path, results=results(ROWS[:4]), params=["method", "beta"])) == (0, 2)
 
 
 def test_table1_ordering_tests_each_method_against_the_column_leader(tmp_path):
