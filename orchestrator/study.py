@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import math
 import os
 import sys
 import time
@@ -72,7 +73,8 @@ def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path |
               address: str | None = None, max_concurrent: int | None = None, dashboard: bool = False,
               fresh: bool = False, storage: str | None = None, model: ModelSpec | None = None,
               report: bool = True, log=say, cache: str | Path | None = None, select: bool = True,
-              trackers: list[str] | tuple[str, ...] = (), tracking_uri: str | None = None) -> StudyRun:
+              trackers: list[str] | tuple[str, ...] = (), tracking_uri: str | None = None,
+              rounds: int | None = None) -> StudyRun:
     """Run (or continue) a study and return its tables. ``model`` replaces the registry lookup of
     the study's model (tests and benchmarks inject a toy model this way); ``report=False`` skips
     report.html, ``select=False`` the label-free scores (selection.csv, :mod:`orchestrator.select`).
@@ -80,7 +82,9 @@ def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path |
     ``out`` may be a storage URI (``s3://bucket/prefix``, :mod:`orchestrator.run_folder.remote`); the driver
     then keeps its files in the local folder ``cache`` (default ``runs/cache/<scheme>/<path>``).
     ``trackers`` (``tensorboard``, ``mlflow``) add to the study file's; ``tracking_uri``: MLflow's store
-    (default ``sqlite:///RUN_DIR/mlflow.db``; :mod:`orchestrator.running.trackers`)."""
+    (default ``sqlite:///RUN_DIR/mlflow.db``; :mod:`orchestrator.running.trackers`). ``rounds``: a seed
+    plan's rounds to run in this session at most (a round a killed session left counts); the next
+    round is queued, and the same command continues it (a CPU budget spent round by round)."""
     t0 = time.time()
     study = load_study(name_or_path, preset, model=model)
     study.trackers, study.tracking_uri = list(chosen_trackers(study.trackers, trackers)), tracking_uri
@@ -99,11 +103,11 @@ def run_study(name_or_path: str | Path, preset: str = "smoke", out: str | Path |
             joined.enter_context(ray_session(run_dir, address, dashboard, log))
             check_fits(study, living_nodes(), f"the largest node of the Ray cluster at {address}")
         return _in_run_folder(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model,
-                              (report, select), log, t0)
+                              (report, select), log, t0, rounds)
 
 
 def _in_run_folder(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, outputs, log,
-                   t0) -> StudyRun:
+                   t0, rounds=None) -> StudyRun:
     if fresh:
         empty_for_fresh(run_dir)
     refuse_links(run_dir)  # a run folder handed over could link study.yaml, trials/<n>, ... to anything
@@ -116,7 +120,8 @@ def _in_run_folder(study, run_dir, remote, address, max_concurrent, dashboard, f
             elif address:
                 check_shared(run_dir, address)  # a local --out on a cluster: refused unless every node sees it
             with lock_storage(storage_url(study, run_dir), study.run_name):
-                return _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, outputs, log, t0)
+                return _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, outputs, log, t0,
+                            rounds)
     except Exception as e:
         refusal = e if isinstance(e, StudyError) else no_space(e, str(run_dir))
         if refusal is None:
@@ -156,7 +161,8 @@ def _stop_leftovers(run_dir: Path, log) -> list[int]:
     return stopped
 
 
-def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, outputs, log, t0) -> StudyRun:
+def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, model, outputs, log, t0,
+         rounds=None) -> StudyRun:
     report, select = outputs
     url = storage_url(study, run_dir)
     meta = _check_meta(run_dir, study, url, fresh, log)  # another study into this folder is refused
@@ -182,7 +188,9 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
         f"{study.steps_text}): {_planned_text(study, meta)}, {done_before} already finished, "
         f"{todo} to run\nrun folder: {remote.shown + ' (local cache ' + str(run_dir) + ')' if remote else run_dir}")
 
-    while todo > 0:  # one Tune session per round of the seed plan (a fixed plan: one session)
+    rounds_left = rounds if study.sequential and rounds is not None else math.inf
+    while todo > 0 and rounds_left > 0:  # one Tune session per round of the seed plan (a fixed plan: one session)
+        rounds_left -= 1
         try:
             run_tune(study, ostudy, run_dir, remote, todo, address, max_concurrent, dashboard, model, meta, log)
         except Exception as e:  # Ray Tune wraps what failed: a full disk is said in one line
@@ -330,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also write each trial's config, curves and scores to this tracker, offline (repeat for "
                          "several; docs/running.md): tensorboard (RUN_DIR/tensorboard), mlflow (RUN_DIR/mlflow.db)")
     ap.add_argument("--tracking-uri", help="MLflow's tracking URI (default sqlite:///RUN_DIR/mlflow.db)")
+    ap.add_argument("--rounds", type=int, help="a seed plan: run at most this many rounds now, then stop with the "
+                                               "next round queued (the same command continues it)")
     args = ap.parse_args(argv)
     if args.list:
         return 0 if list_everything() else 2
@@ -337,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("name a study (or use --list)")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         ap.error("--max-concurrent must be >= 1")
+    if args.rounds is not None and args.rounds < 1:
+        ap.error("--rounds must be >= 1")
     try:
         if args.cleanup:
             run_dir = run_folder_of(load_study(args.study, args.preset), args.out, args.cache)
@@ -345,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         run = run_study(args.study, preset=args.preset, out=args.out, address=args.address,
                         max_concurrent=args.max_concurrent, dashboard=args.dashboard, fresh=args.fresh,
                         storage=args.storage, cache=args.cache, select=not args.no_select, trackers=args.tracker,
-                        tracking_uri=args.tracking_uri)
+                        tracking_uri=args.tracking_uri, rounds=args.rounds)
     except NoSpace as e:  # not bad input: the study is interrupted, and continues when rerun
         print(f"error: {e}", file=sys.stderr)
         return 1

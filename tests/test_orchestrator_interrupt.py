@@ -19,16 +19,17 @@ DRIVER = """
 import sys
 from orchestrator.study import run_study
 from toy import TOY
-run = run_study(sys.argv[1], out=sys.argv[2], model=TOY, report=False)
+rounds = int(sys.argv[3]) if len(sys.argv) > 3 else None
+run = run_study(sys.argv[1], out=sys.argv[2], model=TOY, report=False, rounds=rounds)
 sys.exit(1 if run.interrupted else 0)
 """
 
 
-def start(tmp_path, study, out):
+def start(tmp_path, study, out, *args: str):
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)
     log = open(tmp_path / f"driver-{time.time():.0f}.log", "w")
-    return subprocess.Popen([sys.executable, str(script), str(study), str(out)], cwd=ROOT, stdout=log,
+    return subprocess.Popen([sys.executable, str(script), str(study), str(out), *args], cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 

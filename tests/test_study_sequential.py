@@ -1,5 +1,5 @@
-"""A study with a seed plan: it adds seeds only to undecided comparisons, writes every look, survives
-a kill -9 of its driver mid-round, and its Findings say the decisions (real Ray, real Optuna, the toy
+"""A study with a seed plan: it adds seeds only to undecided comparisons, writes every look, stops
+after the rounds it is given (``--rounds``), survives a kill -9 of its driver mid-round, and its Findings say the decisions (real Ray, real Optuna, the toy
 model, whose mig = 1 - (x - 0.3)^2 plus a noise that depends on the seed alone)."""
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from orchestrator.report.data import load_run
 from orchestrator.report.findings import decide, findings_html, findings_lines
 from orchestrator.verdicts.looks import LookRow, read_looks
 
-from test_orchestrator_interrupt import ROOT, finished_rows, kill_after_finished_rows, rerun_to_the_end, start
+from test_orchestrator_interrupt import (ROOT, finished_rows, kill_after_finished_rows, rerun_to_the_end, start,
+                                         stop_group)
 
 # x = 0.5 is the toy Config's default, the reference. x = 0.9 is far below it (Δ mig -0.32): an effect
 # at the first look; x = 0.505 differs by 0.002, inside the margin 0.03: equivalent once 5 seeds a side
@@ -58,6 +59,14 @@ def test_killed_mid_round_the_study_finishes_exactly_the_planned_trials(tmp_path
     study = tmp_path / "toy_sequential.yaml"
     study.write_text(yaml.safe_dump(SEQUENTIAL))
     out = tmp_path / "run"
+    one_round = start(tmp_path, study, out, "1")  # --rounds 1: round 1 alone, the next one queued
+    try:
+        assert one_round.wait(timeout=300) == 1  # interrupted: planned trials remain
+    finally:
+        stop_group(one_round)
+    assert finished_rows(out) == 9
+    queued = optuna.load_study(study_name="toy_sequential-smoke", storage=f"sqlite:///{out / 'optuna.db'}")
+    assert len(queued.get_trials(states=(optuna.trial.TrialState.WAITING,))) == 4  # x = 0.5 and 0.505, seeds 3, 4
     first = start(tmp_path, study, out)
     kill_after_finished_rows(first, out, n=10, timeout=300)  # inside round 2 (rows 10-13)
     assert 10 <= finished_rows(out) < 13
