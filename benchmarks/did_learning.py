@@ -7,7 +7,8 @@ untrained (same seed, same initial weights), both with the ``dlib`` protocol on 
 
 
 Run one seed per process (two processes use the two cores of a small machine). Each prints one
-line per progress/eval event and ends with a JSON line: untrained and trained scores, minutes.
+line per progress/eval event and ends with a JSON line: the config, the untrained scores, every
+evaluation's scores, the final ones, minutes, and the environment (packages, code revision).
 """
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     before = untrained_scores(cfg)
     print("untrained", json.dumps({k: round(v, 4) for k, v in before.items()}), flush=True)
-    after = {}
+    after, curve = {}, []
     for event in train(cfg, out_dir=args.out, resume=False):
         minutes = (time.perf_counter() - start) / 60
         if event["kind"] == "progress":
@@ -64,8 +65,12 @@ def main(argv=None) -> None:
             scores = " ".join(f"{k}={v:.4f}" for k, v in event["scores"].items())
             print(f"{minutes:6.1f} min {event['kind']} ({event['protocol']}) step {event['step']}: {scores}", flush=True)
             after = event["scores"]
-    print(json.dumps({"preset": args.preset, "seed": args.seed, "untrained": before, "trained": after,
-                      "minutes": round((time.perf_counter() - start) / 60, 1)}), flush=True)
+            curve.append({"step": event["step"], "protocol": event["protocol"], "scores": dict(event["scores"])})
+    from orchestrator.run_folder.environment import capture  # packages, code revision, host
+
+    print(json.dumps({"preset": args.preset, "seed": args.seed, "config": cfg.to_dict(), "untrained": before,
+                      "evaluations": curve, "trained": after, "minutes": round((time.perf_counter() - start) / 60, 1),
+                      "environment": capture()}), flush=True)
 
 
 if __name__ == "__main__":
