@@ -137,7 +137,7 @@ def test_a_resumed_trial_is_one_curve_through_its_chain_of_interruptions():
 def test_the_kept_campaign_folders_have_no_curve_without_its_trial():
     # results/ holds real resumed runs (trials interrupted at a session's end, continued on the next,
     # with and without a checkpoint): every curve point the report draws belongs to a trial it lists
-    for folder in sorted((ROOT / "results").glob("*/")):
+    for folder in sorted(p.parent for p in (ROOT / "results").glob("*/meta.json")):  # run folders, not benchmark records
         run = load_run(folder)
         orphans = set(run.curves["trial"]) - set(run.results["trial"])
         unfinished = set(run.results.loc[run.results["status"] != "COMPLETE", "trial"])
