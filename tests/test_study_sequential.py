@@ -1,6 +1,7 @@
 """A study with a seed plan: it adds seeds only to undecided comparisons, writes every look, stops
-after the rounds it is given (``--rounds``), survives a kill -9 of its driver mid-round, and its Findings say the decisions (real Ray, real Optuna, the toy
-model, whose mig = 1 - (x - 0.3)^2 plus a noise that depends on the seed alone)."""
+after the rounds it is given (``--rounds``), survives a kill -9 of its driver mid-round, and its
+Findings say the decisions (real Ray, real Optuna, the toy model, whose mig = 1 - (x - 0.3)^2 plus
+a noise that depends on the seed alone)."""
 from __future__ import annotations
 
 import subprocess
