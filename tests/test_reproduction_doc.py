@@ -1,7 +1,9 @@
 """docs/reproduction.md's verdicts come from the data: every row that names a run folder under
 results/ quotes that folder's decisions in `decision:` spans, and each span is what the folder
 decides today (orchestrator.report.findings.decide_run on the kept folder). A claim that is not
-about means (Figure 2's "not always") quotes a `count:` span instead, recomputed the same way."""
+about means (Figure 2's "not always") quotes a `count:` span instead, and a claim about how high one
+setting's score is (V3's codebook) a `level:` span, its mean and 95% interval; both are recomputed
+from the folder the same way."""
 from __future__ import annotations
 
 import re
@@ -13,6 +15,7 @@ import pytest
 from orchestrator.report.comparison import tc_counterexamples
 from orchestrator.report.data import load_run
 from orchestrator.report.findings import decide_run
+from orchestrator.report.stats import mean_ci
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "reproduction.md"
@@ -20,6 +23,8 @@ SPAN = re.compile(r"`decision: results/([^ ·`]+) · ([^ ·`]+) · ([^`]+?) → 
                   r"(effect \((?:higher|lower)\)|equivalent|undecided)(?: after (\d+) seeds?)?`")
 COUNT = re.compile(r"`count: results/([^ ·`]+) · ([a-z_]+) → (\d+) of (\d+)`")
 COUNTS = {"tc_counterexamples": tc_counterexamples}  # what a count span may name -> (k, n) of a run
+LEVEL = re.compile(r"`level: results/([^ ·`]+) · ([a-z_]+) · ([^`]+?) → ([0-9.]+) \[([0-9.]+), ([0-9.]+)\] "
+                   r"after (\d+) seeds`")  # a setting's mean [95% Student-t interval] over its finished seeds
 FOLDER = re.compile(r"results/([A-Za-z0-9_.-]+?)(?=[/`)\s]|$)")
 
 
@@ -62,7 +67,7 @@ def test_every_row_that_names_a_kept_folder_quotes_its_decision():
         if not named:
             continue
         verdict = cells[1]
-        quoted = {m[0] for m in SPAN.findall(verdict)} | {m[0] for m in COUNT.findall(verdict)}
+        quoted = {m[0] for pattern in (SPAN, COUNT, LEVEL) for m in pattern.findall(verdict)}
         assert named <= quoted, f"the verdict of the row {cells[0][:60]!r} names {named - quoted} without its decision"
 
 
@@ -70,6 +75,28 @@ def test_every_row_that_names_a_kept_folder_quotes_its_decision():
 def test_each_quoted_count_is_the_folders(folder, name, k, n):
     assert name in COUNTS, f"count span names {name!r}; known: {sorted(COUNTS)}"
     assert COUNTS[name](load_run(ROOT / "results" / folder)) == (int(k), int(n))
+
+
+def level(folder: str, score: str, setting: str) -> tuple[float, float, float, int]:
+    """Mean, 95% interval and seeds of ``score`` over the finished trials whose parameters are
+    ``setting`` (``name=value, ...``), as the report's ablation figure computes them."""
+    run = load_run(ROOT / "results" / folder)
+    rows = run.finished
+    for part in setting.split(", "):
+        name, value = part.split("=", 1)
+        assert name in run.params, f"{folder} has no parameter {name!r}; it has {run.params}"
+        rows = rows[rows[name].astype(str) == value]
+    mean, half = mean_ci(rows[score])
+    return mean, mean - half, mean + half, len(rows)
+
+
+@pytest.mark.parametrize("folder, score, setting, mean, low, high, n", LEVEL.findall(DOC.read_text()))
+def test_each_quoted_level_is_the_folders(folder, score, setting, mean, low, high, n):
+    measured = level(folder, score, setting)
+    digits = len(mean.split(".")[1])
+    assert measured[3] == int(n), f"{folder} · {score} · {setting}: {measured[3]} seeds, the doc says {n}"
+    assert [f"{v:.{digits}f}" for v in measured[:3]] == [mean, low, high], (
+        f"{folder} · {score} · {setting}: the folder gives {measured[:3]}, the doc {mean} [{low}, {high}]")
 
 
 def test_a_wrong_word_would_be_caught():
