@@ -23,7 +23,7 @@ SPAN = re.compile(r"`decision: results/([^ ·`]+) · ([^ ·`]+) · ([^`]+?) → 
                   r"(effect \((?:higher|lower)\)|equivalent|undecided)(?: after (\d+) seeds?)?`")
 COUNT = re.compile(r"`count: results/([^ ·`]+) · ([a-z_]+) → (\d+) of (\d+)`")
 COUNTS = {"tc_counterexamples": tc_counterexamples}  # what a count span may name -> (k, n) of a run
-LEVEL = re.compile(r"`level: results/([^ ·`]+) · ([a-z_]+) · ([^`]+?) → ([0-9.]+) \[([0-9.]+), ([0-9.]+)\] "
+LEVEL = re.compile(r"`level: results/([^ ·`]+) · ([a-z_]+) · ([^`]+?) → (-?[0-9.]+) \[(-?[0-9.]+), (-?[0-9.]+)\] "
                    r"after (\d+) seeds`")  # a setting's mean [95% Student-t interval] over its finished seeds
 FOLDER = re.compile(r"results/([A-Za-z0-9_.-]+?)(?=[/`)\s]|$)")
 
