@@ -74,13 +74,18 @@ def test_every_row_that_names_a_kept_folder_quotes_its_decision():
 @pytest.mark.parametrize("folder, name, k, n", COUNT.findall(DOC.read_text()))
 def test_each_quoted_count_is_the_folders(folder, name, k, n):
     assert name in COUNTS, f"count span names {name!r}; known: {sorted(COUNTS)}"
-    assert COUNTS[name](load_run(ROOT / "results" / folder)) == (int(k), int(n))
+    assert COUNTS[name](kept_run(folder)) == (int(k), int(n))
+
+
+@lru_cache(maxsize=None)
+def kept_run(folder: str):
+    return load_run(ROOT / "results" / folder)  # read once for all the spans that quote it
 
 
 def level(folder: str, score: str, setting: str) -> tuple[float, float, float, int]:
     """Mean, 95% interval and seeds of ``score`` over the finished trials whose parameters are
     ``setting`` (``name=value, ...``), as the report's ablation figure computes them."""
-    run = load_run(ROOT / "results" / folder)
+    run = kept_run(folder)
     rows = run.finished
     for part in setting.split(", "):
         name, value = part.split("=", 1)
