@@ -303,7 +303,8 @@ def _start_meta(run_dir: Path, study: Study, url: str, meta: RunMeta | None) -> 
     env = capture()
     meta.host, meta.gpus, meta.packages, meta.git = env["host"], env["gpus"], env["packages"], env["git"]
     meta.python, meta.platform = env["python"], env["platform"]
-    meta.sessions.append(Session(started=_now(), command=list(sys.argv), host=env["host"], git=env["git"]))
+    meta.sessions.append(Session(started=_now(), command=list(sys.argv), host=env["host"], git=env["git"],
+                                 cpu=env["cpu"]))
     meta.write(run_dir)
     return meta
 

@@ -12,6 +12,7 @@ import pytest
 import ray
 import yaml
 
+from orchestrator.run_folder.environment import cpu
 from orchestrator.run_folder.tables import best_configurations, load_curves, load_results
 from orchestrator.study import run_study
 from toy import TOY, scores
@@ -73,6 +74,7 @@ def test_grid_study_with_a_failing_trial(tmp_path):
     info = json.loads((run_dir / "trials" / str(done["trial"].iloc[0]) / "trial.json").read_text())
     assert info["seed"] == done["seed"].iloc[0] and info["config"]["n"] == done["params_n"].iloc[0]
     assert info["environment"]["packages"]["ray"] == ray.__version__
+    assert info["environment"]["cpu"] and meta_cpu(run_dir)  # the processor behind the last digits
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["study"] == "toy" and meta["planned_trials"] == 6 and meta["packages"]["optuna"] == optuna.__version__
     assert meta["sessions"][0]["finished"] and not meta["sessions"][0]["interrupted"]
@@ -113,6 +115,18 @@ def test_grid_study_with_a_failing_trial(tmp_path):
     assert result.results["mig"].tolist() == pytest.approx(
         [scores(ToyConfig.from_preset("smoke", n=n, x=0.7))["mig"] for n in (1, 2)])
     assert not (run_dir / "trials" / "5").exists()
+
+
+def meta_cpu(run_dir) -> str:
+    return json.loads((run_dir / "meta.json").read_text())["sessions"][-1]["cpu"]
+
+
+def test_cpu_names_the_first_processor_with_its_family_and_model(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\ncpu family\t: 25\nmodel\t\t: 17\n\n"
+                    "processor\t: 1\nmodel name\t: Other\ncpu family\t: 6\n")
+    assert cpu(info).split(";")[0] == "AMD EPYC (cpu family 25, model 17)"
+    assert cpu(tmp_path / "missing")  # no /proc: the machine's name from platform, never an error
 
 
 def test_sampled_configurations_repeat_every_seed(tmp_path):

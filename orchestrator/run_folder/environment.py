@@ -1,4 +1,4 @@
-"""What a result was produced with: package versions, git revision, host, GPUs.
+"""What a result was produced with: package versions, git revision, host, processor, GPUs.
 
 Example:
     >>> env = capture()
@@ -32,6 +32,7 @@ def capture() -> dict[str, Any]:
         "git": git_revision(),
         "gpus": gpus(),
         "cpus": os.cpu_count(),
+        "cpu": cpu(),
     }
 
 
@@ -55,6 +56,30 @@ def git_revision(root: Path = PROJECT_ROOT) -> dict[str, Any]:
         return {"rev": rev, "dirty": bool(status.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"rev": os.environ.get("DID_GIT_REV"), "dirty": None}
+
+
+def cpu(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The processor, as far as it decides a float's last digits (the same seed on another CPU is
+    another draw: docs/reproduction.md): the model name, family and model numbers, and the vector
+    instructions torch's kernels pick (``torch.backends.cpu.get_cpu_capability()``, where this process
+    has loaded torch; a driver that has not does not load it for this). Virtual machines often name
+    the model vaguely ("AMD EPYC"), so the numbers and the capability carry the difference."""
+    fields: dict[str, str] = {}
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            key, sep, value = line.partition(":")
+            if not sep:
+                if fields:
+                    break  # the first processor's block is enough
+                continue
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    numbers = ", ".join(f"{k} {fields[k]}" for k in ("cpu family", "model") if k in fields)
+    torch = sys.modules.get("torch")
+    capability = torch.backends.cpu.get_cpu_capability() if torch is not None else ""
+    return name + (f" ({numbers})" if numbers else "") + (f"; torch {capability}" if capability else "")
 
 
 def gpus() -> list[str]:

@@ -201,6 +201,7 @@ class Session(_Record):
     host: str
     git: dict[str, Any]
     ray: dict[str, Any] | None = None  # address, nodes, resources, gpus_per_trial, max_concurrent
+    cpu: str = ""  # the driver's processor (each trial's own: trial.json's environment)
     finished: str | None = None
     interrupted: bool | None = None
 
