@@ -24,6 +24,7 @@ def test_the_header_shows_the_run_folders_own_storage_and_no_absolute_path(toy_a
     assert "sqlite: optuna.db (in the run folder) (study toy_ablation-smoke)" in header
     assert f"{toy_ablation.name} (paths below are relative to it)" in header
     assert str(toy_ablation.parent) not in header and "sqlite:////" not in header
+    assert f" on {meta.sessions[0].cpu}" in header and meta.sessions[0].cpu  # each session's processor
 
 
 def test_a_run_folder_handed_over_reports_the_same_header_paths(toy_ablation, tmp_path):

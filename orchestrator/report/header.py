@@ -53,7 +53,8 @@ def header_table(run: RunData, counts: dict[str, int]) -> str:
         ["code revision", _git(m.git)],
         ["score protocols", f"final scores: {m.final_protocol}; in-training scores: {m.eval_protocol} "
                             "(never compare scores of different protocols)"],
-        ["sessions", "; ".join(f"{s.started} → {s.finished or 'unfinished'}" for s in m.sessions) or "not recorded"],
+        ["sessions", "; ".join(f"{s.started} → {s.finished or 'unfinished'}" + (f" on {s.cpu}" if s.cpu else "")
+                              for s in m.sessions) or "not recorded"],
         ["run folder", _folder(run.run_dir)],
         ["optuna", f"{storage_shown(m.storage, run.run_dir)} (study {m.optuna_study})"],
         ["report built", dt.datetime.now().astimezone().isoformat(timespec="seconds")],
