@@ -4,9 +4,9 @@ it is unchanged).
 
     python benchmarks/same_training.py results/baselines-quick [--steps 100] [--configs 0,2] [--seed 3]
 
-For the lowest seed of each configuration (or ``--seed``), the trial's own ``trial.json`` config is trained again
-with today's code until ``--steps``, and every logged loss is compared with the folder's
-``curves.csv``. The same code on the same CPU gives every loss bit for bit (deviation 0). A nonzero
+For the lowest seed of each configuration (or ``--seed``), the trial's own ``trial.json`` config is
+trained again with today's code until ``--steps``, and every logged loss is compared with the
+folder's ``curves.csv``. The same code on the same CPU gives every loss bit for bit (deviation 0). A nonzero
 deviation is the code or the CPU: run the script again from a checkout of the folder's revision
 (``meta.json``'s ``git.rev``; ``git worktree add /tmp/old REV``, then
 ``PYTHONPATH=/tmp/old python benchmarks/same_training.py ...``). If that checkout gives the same
@@ -16,6 +16,7 @@ CPU (same seed, other CPU: another draw of the same distribution; docs/reproduct
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -31,6 +32,9 @@ def deviation(folder: Path, trial: int, curves: pd.DataFrame, steps: int) -> tup
     """(largest |today − kept| over the logged losses up to ``steps``, how many were compared)."""
     record = json.loads((folder / "trials" / str(trial) / "trial.json").read_text())
     spec = get_model(record["model"])
+    gone = sorted(set(record["config"]) - {f.name for f in dataclasses.fields(spec.config_cls)})
+    if gone:  # a field removed since: today's code cannot train this config, so it is not the same training
+        raise SystemExit(f"{folder}/trials/{trial}/trial.json: today's {record['model']} config has no field(s) {gone}")
     config = spec.config_cls(**record["config"])
     kept = curves[curves["trial"] == trial]
     worst, n = 0.0, 0
