@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -26,16 +25,18 @@ import pandas as pd
 
 from did_core.models import get_model
 from did_core.models.events import Progress
+from orchestrator.run_folder.layout import TRIAL_FILE, TrialRecord, trial_dir
+from orchestrator.run_folder.tables import load_curves, load_results
 
 
 def deviation(folder: Path, trial: int, curves: pd.DataFrame, steps: int) -> tuple[float, int]:
     """(largest |today − kept| over the logged losses up to ``steps``, how many were compared)."""
-    record = json.loads((folder / "trials" / str(trial) / "trial.json").read_text())
-    spec = get_model(record["model"])
-    gone = sorted(set(record["config"]) - {f.name for f in dataclasses.fields(spec.config_cls)})
+    record = TrialRecord.read(trial_dir(folder, trial))
+    spec = get_model(record.model)
+    gone = sorted(set(record.config) - {f.name for f in dataclasses.fields(spec.config_cls)})
     if gone:  # a field removed since: today's code cannot train this config, so it is not the same training
-        raise SystemExit(f"{folder}/trials/{trial}/trial.json: today's {record['model']} config has no field(s) {gone}")
-    config = spec.config_cls(**record["config"])
+        raise SystemExit(f"{trial_dir(folder, trial) / TRIAL_FILE}: today's {record.model} config has no field(s) {gone}")
+    config = spec.config_cls(**record.config)
     kept = curves[curves["trial"] == trial]
     worst, n = 0.0, 0
     with tempfile.TemporaryDirectory() as out:
@@ -58,8 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", default=None, help="only these config ids, comma-separated")
     parser.add_argument("--seed", type=int, default=None, help="check this seed (default: each configuration's lowest)")
     args = parser.parse_args(argv)
-    results = pd.read_csv(args.folder / "results.csv")
-    curves = pd.read_csv(args.folder / "curves.csv")
+    results, curves = load_results(args.folder), load_curves(args.folder)
     only = {int(c) for c in args.configs.split(",")} if args.configs else None
     differ = 0
     for config_id, rows in results.groupby("config_id"):

@@ -1,6 +1,6 @@
 """docs/reproduction.md's verdicts come from the data: every row that names a run folder under
 results/ quotes that folder's decisions in `decision:` spans, and each span is what the folder
-decides today (orchestrator.report.findings.decide_run on the kept folder). A claim that is not
+decides today (orchestrator.report.findings.decide on the kept folder). A claim that is not
 about means (Figure 2's "not always") quotes a `count:` span instead, and a claim about how high one
 setting's score is (V3's codebook) a `level:` span, its mean and 95% interval; both are recomputed
 from the folder the same way."""
@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator.report.comparison import tc_counterexamples
 from orchestrator.report.data import load_run
-from orchestrator.report.findings import decide_run
+from orchestrator.report.findings import decide
 from orchestrator.report.stats import mean_ci
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,8 +29,13 @@ FOLDER = re.compile(r"results/([A-Za-z0-9_.-]+?)(?=[/`)\s]|$)")
 
 
 @lru_cache(maxsize=None)
+def kept_run(folder: str):
+    return load_run(ROOT / "results" / folder)  # read once for all the spans that quote it
+
+
+@lru_cache(maxsize=None)
 def decisions(folder: str) -> dict[tuple[str, str], tuple[str, tuple[int, int]]]:
-    replay = decide_run(ROOT / "results" / folder)
+    replay = decide(kept_run(folder))
     return {(v.score, v.comparison.label): (v.decision + (f" ({'higher' if v.sign > 0 else 'lower'})"
                                                           if v.decision == "effect" else ""), v.seeds)
             for v in replay.verdicts}
@@ -75,11 +80,6 @@ def test_every_row_that_names_a_kept_folder_quotes_its_decision():
 def test_each_quoted_count_is_the_folders(folder, name, k, n):
     assert name in COUNTS, f"count span names {name!r}; known: {sorted(COUNTS)}"
     assert COUNTS[name](kept_run(folder)) == (int(k), int(n))
-
-
-@lru_cache(maxsize=None)
-def kept_run(folder: str):
-    return load_run(ROOT / "results" / folder)  # read once for all the spans that quote it
 
 
 def level(folder: str, score: str, setting: str) -> tuple[float, float, float, int]:
