@@ -108,7 +108,7 @@ def ablation_figure(run: RunData, default) -> go.Figure:
         fig.update_xaxes(title_text=param, type="linear" if numeric else "category", **_rc(i))
     fig.update_layout(title=f"Final scores against {param}",
                       annotations=list(fig.layout.annotations) + [dict(
-                          text=f"red dotted line: the default setting ({param}={default})", showarrow=False,
+                          text=f"red dotted line: the reference setting, which every other is compared with ({param}={default})", showarrow=False,
                           xref="paper", yref="paper", x=1, y=1.0, yanchor="bottom", xanchor="right",
                           yshift=40, font=dict(color="#d62728", size=12))])
     return fig

@@ -204,7 +204,7 @@ def take_look(state: LookState, k: int, diff, se, df, looking: np.ndarray, plan:
         q_eff, q_eq = p_effect / spend, p_equiv / spend
     better = looking & (q_eff < state.q_effect)
     state.q_effect = np.where(better, q_eff, state.q_effect)
-    state.sign = np.where(better, np.sign(diff).astype(np.int8), state.sign)
+    state.sign = np.where(better, np.sign(np.nan_to_num(diff)).astype(np.int8), state.sign)  # NaN: not looked at
     state.q_equiv = np.where(looking, np.minimum(state.q_equiv, q_eq), state.q_equiv)
     state.looks = state.looks + looking
     effect, t_effect = holm_thresholds(state.q_effect, rule.alpha)
