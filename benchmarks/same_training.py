@@ -16,7 +16,6 @@ CPU (same seed, other CPU: another draw of the same distribution; docs/reproduct
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from did_core.models import get_model
+from did_core.models.config_error import ConfigError
 from did_core.models.events import Progress
 from orchestrator.run_folder.layout import TRIAL_FILE, TrialRecord, trial_dir
 from orchestrator.run_folder.tables import load_curves, load_results
@@ -33,10 +33,10 @@ def deviation(folder: Path, trial: int, curves: pd.DataFrame, steps: int) -> tup
     """(largest |today − kept| over the logged losses up to ``steps``, how many were compared)."""
     record = TrialRecord.read(trial_dir(folder, trial))
     spec = get_model(record.model)
-    gone = sorted(set(record.config) - {f.name for f in dataclasses.fields(spec.config_cls)})
-    if gone:  # a field removed since: today's code cannot train this config, so it is not the same training
-        raise SystemExit(f"{trial_dir(folder, trial) / TRIAL_FILE}: today's {record.model} config has no field(s) {gone}")
-    config = spec.config_cls(**record.config)
+    try:  # a field removed since: today's code cannot train this config, so it is not the same training
+        config = spec.config_cls.from_dict(record.config)
+    except ConfigError as err:
+        raise SystemExit(f"{trial_dir(folder, trial) / TRIAL_FILE}: {err}") from None
     kept = curves[curves["trial"] == trial]
     worst, n = 0.0, 0
     with tempfile.TemporaryDirectory() as out:
