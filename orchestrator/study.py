@@ -178,9 +178,10 @@ def _run(study, run_dir, remote, address, max_concurrent, dashboard, fresh, mode
         log(f"trial {old} was interrupted by the previous run; its configuration is queued again")
     done_before = len(write_results(run_dir, ostudy))
     meta = _start_meta(run_dir, study, url, meta)
-    if study.sequential and remaining_trials(ostudy, study) == 0:  # a round a killed driver had decided but not
-        next_round(study, ostudy, run_dir, url, meta, _decide, log=lambda *a: None)  # enqueued; a round still
-        # waiting runs first: the replay asks for the next round only once every trial of this one has ended
+    if study.sequential and done_before:  # the replay enqueues what the plan lacks: the trials of this round a
+        next_round(study, ostudy, run_dir, url, meta, _decide, log=lambda *a: None)  # killed driver interrupted
+        # (recover alone requeues only the first round's seeds), or the next round it had decided but not
+        # enqueued; a round still waiting runs first: the next round is asked for once all of this one has ended
     todo = remaining_trials(ostudy, study)
     if remote is not None:
         remote.push_run(run_dir)  # trials check that the run folder is the driver's: meta.json is there

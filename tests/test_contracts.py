@@ -57,7 +57,7 @@ def test_a_metric_added_through_the_registry_reaches_the_cli_results_and_report(
     run = load_run(run_dir)
     assert "code_spread" in run.scores and "code_spread mean" in leaderboard(run)
     page = (run_dir / "report.html").read_text()
-    assert "<th>code_spread</th>" in page
+    assert "<th>code_<wbr>spread</th>" in page
 
 
 def test_a_registration_is_checked():

@@ -89,7 +89,7 @@ def test_the_example_notebook_runs_a_study_and_shows_its_table_and_figure(tmp_pa
     assert "6 trials, 6 finished" in "".join(o.get("text", "") for o in code[0].outputs)
     assert (tmp_path / "runs" / "ablation_dims-smoke" / RESULTS_FILE).is_file()
     summary = code[1].outputs[0]["data"]["text/html"]
-    assert "<h3>ablation_dims (smoke)</h3>" in summary and "<th>n_compare_dims</th>" in summary
+    assert "<h3>ablation_dims (smoke)</h3>" in summary and "<th>n_<wbr>compare_<wbr>dims</th>" in summary
     table = code[2].outputs[0]["data"]["text/html"]
     assert table.count("<td>COMPLETE</td>") == 6 and "params_n_compare_dims" in table  # one row per trial
     assert "Final scores against n_compare_dims" in code[4].outputs[0]["data"]["text/plain"]

@@ -18,8 +18,7 @@ from orchestrator.report.data import load_run
 from orchestrator.report.findings import decide, findings_html, findings_lines
 from orchestrator.verdicts.looks import LookRow, read_looks
 
-from test_orchestrator_interrupt import (ROOT, finished_rows, kill_after_finished_rows, rerun_to_the_end, start,
-                                         stop_group)
+from test_orchestrator_interrupt import ROOT, finished_rows, kill_after_finished_rows, start, stop_group
 
 # x = 0.5 is the toy Config's default, the reference. x = 0.9 is far below it (Δ mig -0.32): an effect
 # at the first look; x = 0.505 differs by 0.002, inside the margin 0.03: equivalent once 5 seeds a side
@@ -72,7 +71,13 @@ def test_killed_mid_round_the_study_finishes_exactly_the_planned_trials(tmp_path
     kill_after_finished_rows(first, out, n=10, timeout=300)  # inside round 2 (rows 10-13)
     assert 10 <= finished_rows(out) < 13
 
-    rerun_to_the_end(tmp_path, study, out)
+    # one round more (--rounds 1) finishes round 2, the trials the kill interrupted included (they are
+    # seeds 3 and 4, which the first round's requeue alone would not ask for), and with it the study
+    again = start(tmp_path, study, out, "1")
+    try:
+        assert again.wait(timeout=300) == 0
+    finally:
+        stop_group(again)
 
     df = pd.read_csv(out / "results.csv")
     assert (df["status"] == "COMPLETE").all()

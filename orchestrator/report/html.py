@@ -35,7 +35,7 @@ tr.best td{background:#eef7ee}.sig{font-weight:bold;color:#a01010}
 pre{background:#f7f7f7;padding:10px;overflow-x:auto;font-size:13px;max-height:600px}
 nav a{margin-right:14px}.gallery{display:flex;flex-wrap:wrap;gap:20px}figure{margin:12px 0;max-width:660px}figure.thumb{max-width:400px}figure img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}
 .muted{color:#666;font-size:13px}#report-status{margin-top:32px;color:#666;font-size:13px}
-table{max-width:100%}th{overflow-wrap:anywhere}table.tests td{min-width:9em}.num{font-variant-numeric:tabular-nums;white-space:nowrap}
+table{max-width:100%}th{overflow-wrap:break-word}table.tests td{min-width:9em}.num{font-variant-numeric:tabular-nums;white-space:nowrap}
 ul.findings{font-size:16px;line-height:1.6;padding-left:22px}li.finding b{color:#7a5a00}
 li.finding.effect b{color:#a01010}li.finding.equivalent b{color:#106010}.bad-text{color:#a01010}
 details>summary{cursor:pointer;font-weight:600;margin:14px 0 6px}
@@ -72,8 +72,10 @@ def esc(x) -> str:
 
 
 def table(headers: list[str], rows: list[list], row_classes: list[str] | None = None, cls: str = "") -> str:
-    """A plain HTML table; cells are escaped unless given as ``Raw``; numbers are right-aligned."""
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    """A plain HTML table; cells are escaped unless given as ``Raw``; numbers are right-aligned. A
+    header may wrap only after an underscore (``n_compare_<wbr>dims``), never one letter a line above
+    a narrow column."""
+    head = "".join(f"<th>{esc(h).replace('_', '_<wbr>')}</th>" for h in headers)
     body = []
     for i, row in enumerate(rows):
         row_cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
