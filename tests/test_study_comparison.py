@@ -9,8 +9,9 @@ import pytest
 
 from scipy import stats
 
-from orchestrator.report.comparison import leader_tests, tc_counterexamples, tc_mig_correlations
+from orchestrator.report.comparison import _tests_block, leader_tests, tc_counterexamples, tc_mig_correlations
 from orchestrator.report.data import RunData
+from orchestrator.run_folder.layout import RunMeta
 from orchestrator.run_folder.tables import comparison_table
 from orchestrator.study_file.plan import METHOD, study_as_dict
 from orchestrator.study_file.resolve import load_study, parse_study
@@ -202,3 +203,19 @@ def test_table1_ordering_tests_each_method_against_the_column_leader(tmp_path):
     sap = {t.method: t for t in leader_tests(run) if t.score == "sap"}
     # sap's leader is tc (mean 0.10) at the configurations mig picked (vae beta=4: 0.05, 0.07)
     assert {t.leader for t in sap.values()} == {"tc"} and set(sap) == {"vae", "did"}
+
+
+def test_the_ordering_tests_are_descriptive_where_the_study_added_seeds_in_rounds(tmp_path):
+    # a: mig 0.90-0.93, b: 0.10-0.13 over seeds 0-3: Holm p far below 0.05
+    rows = [(i, m, "d", math.nan, seed, "COMPLETE", base + seed / 100, 0.01, 1.0)
+            for i, (m, base, seed) in enumerate((m, base, s) for m, base in (("a", 0.9), ("b", 0.1)) for s in range(4))]
+    fixed = RunData(run_dir=tmp_path, results=results(rows), params=["method"], objectives=[("mig", "maximize")])
+    assert [t.p_holm < 0.001 for t in leader_tests(fixed) if t.score == "mig"] == [True]
+    assert "<b>" in _tests_block(fixed) and "Descriptive only" not in _tests_block(fixed)
+    meta = RunMeta(study="s", preset="p", budget="quick", models=["beta_vae"], kind="comparison", source="s.yaml",
+                   storage="sqlite://", optuna_study="s", steps=1, eval_protocol="fast", final_protocol="dlib",
+                   planned_trials=8, started="", seed_plan={"seeds": [0, 1, 2, 3], "sizes": [2, 4]})
+    sequential = RunData(run_dir=tmp_path, meta=meta, results=results(rows), params=["method"],
+                         objectives=[("mig", "maximize")])
+    block = _tests_block(sequential)
+    assert "Descriptive only" in block and "ignores those looks" in block and "<b>" not in block
