@@ -2,6 +2,7 @@
 Table 1 / Figure 2 numbers computed from a results table with known values."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import pandas as pd
@@ -208,7 +209,7 @@ def test_table1_ordering_tests_each_method_against_the_column_leader(tmp_path):
 def test_the_ordering_tests_are_descriptive_where_the_study_added_seeds_in_rounds(tmp_path):
     # a: mig 0.90-0.93, b: 0.10-0.13 over seeds 0-3: Holm p far below 0.05
     rows = [(i, m, "d", math.nan, seed, "COMPLETE", base + seed / 100, 0.01, 1.0)
-            for i, (m, base, seed) in enumerate((m, base, s) for m, base in (("a", 0.9), ("b", 0.1)) for s in range(4))]
+            for i, ((m, base), seed) in enumerate(itertools.product((("a", 0.9), ("b", 0.1)), range(4)))]
     fixed = RunData(run_dir=tmp_path, results=results(rows), params=["method"], objectives=[("mig", "maximize")])
     assert [t.p_holm < 0.001 for t in leader_tests(fixed) if t.score == "mig"] == [True]
     assert "<b>" in _tests_block(fixed) and "Descriptive only" not in _tests_block(fixed)

@@ -133,7 +133,7 @@ def _tests_block(run: RunData) -> str:
               "both picked after seeing the data: difference of means, Welch's two-sided t-test on every seed "
               "in the folder, Holm-corrected over the methods of the column.")
     verdict = (" Descriptive only: the study added seeds in rounds, and a test at a fixed sample size on the "
-               "seeds so gathered ignores those looks (its p-values are too small). The decisions are the "
+               "seeds so gathered ignores those looks (its p-values come out too small). The decisions are the "
                "Findings', which spend alpha over the looks." if sequential else
                " Bold: Holm p < 0.05; with few seeds a side only large gaps reach it.")
     intro = f'<h3>Is the ordering beyond seed noise?</h3><p class="muted">{esc(method + verdict)}</p>'
